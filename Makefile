@@ -1,0 +1,48 @@
+# make run   - install what is missing, train if the data changed, start everything
+# make test  - install what is missing, train if the data changed, run every test
+# make bench - accuracy and latency figures beside their baselines
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Rasa 3.6 needs Python 3.10 (.python-version): pyenv's, or any python3.10 on PATH.
+PYTHON310 ?= $(shell pyenv which python 2>/dev/null | grep -q '3\.10' && pyenv which python || command -v python3.10 || echo $(HOME)/.pyenv/versions/3.10.13/bin/python)
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install model run test test-fast bench lint validate clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt .python-version
+	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==24.0"
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip check
+	@touch $@
+
+model: install
+	$(PY) -m bot train
+
+run: model
+	$(VENV)/bin/honcho start
+
+test: model
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not e2e"
+
+bench: model
+	$(PY) -m benchmarks
+
+validate: install
+	$(VENV)/bin/rasa data validate
+
+lint: install
+	$(VENV)/bin/ruff check bot actions handoff tests benchmarks
+
+clean:
+	rm -rf var models .rasa

@@ -1,0 +1,1 @@
+"""Rasa SDK actions for the after-sales assistant (run with `rasa run actions`)."""

@@ -1,0 +1,119 @@
+"""Escalation, fallback and the unresolved log: what the gateway must act on.
+
+The action server does not write to the helpdesk database. It sends the gateway a custom
+payload under the key "helpdesk" (`handoff` opens a ticket, `unresolved` logs a message
+for the trainers); the gateway stores it and never forwards it to the customer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+HELPDESK_KEY = "helpdesk"
+
+
+def nlu_summary(tracker: Tracker) -> dict[str, Any]:
+    """What the model understood of the latest message, for agents and trainers."""
+    message = tracker.latest_message or {}
+    return {
+        "text": message.get("text"),
+        "intent": (message.get("intent") or {}).get("name"),
+        "confidence": (message.get("intent") or {}).get("confidence"),
+        "intent_ranking": [
+            {"name": item.get("name"), "confidence": item.get("confidence")}
+            for item in (message.get("intent_ranking") or [])[:5]
+        ],
+        "entities": [
+            {"entity": e.get("entity"), "value": e.get("value")}
+            for e in message.get("entities") or []
+        ],
+    }
+
+
+def send_to_helpdesk(dispatcher: CollectingDispatcher, event: str, **details: Any) -> None:
+    dispatcher.utter_message(json_message={HELPDESK_KEY: {event: details}})
+
+
+def request_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> list[EventType]:
+    dispatcher.utter_message(response="utter_handoff")
+    send_to_helpdesk(
+        dispatcher,
+        "handoff",
+        reason=reason,
+        order_id=tracker.get_slot("order_id"),
+        nlu=nlu_summary(tracker),
+    )
+    return [SlotSet("human_offered", False)]
+
+
+class ActionRequestHuman(Action):
+    """Opens a ticket: asked for directly, or a human offer accepted."""
+
+    def name(self) -> str:
+        return "action_request_human"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        reason = "customer_request" if intent == "request_human" else "offer_accepted"
+        return request_handoff(dispatcher, tracker, reason)
+
+
+class ActionOfferHuman(Action):
+    def name(self) -> str:
+        return "action_offer_human"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_offer_human")
+        return [SlotSet("human_offered", True)]
+
+
+class ActionDeclineHuman(Action):
+    def name(self) -> str:
+        return "action_decline_human"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_anything_else")
+        return [SlotSet("human_offered", False)]
+
+
+class ActionUnresolvedFallback(Action):
+    """NLU was not sure: say so, log the message for trainers, offer a person."""
+
+    def name(self) -> str:
+        return "action_unresolved_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_default")
+        send_to_helpdesk(dispatcher, "unresolved", reason="nlu_fallback", nlu=nlu_summary(tracker))
+        if tracker.active_loop_name:
+            return []  # inside a form the form asks its question again
+        dispatcher.utter_message(response="utter_offer_human")
+        return [SlotSet("human_offered", True)]
+
+
+class ActionAnswerFaq(Action):
+    """Policy questions: until the knowledge base answers them, a person does."""
+
+    def name(self) -> str:
+        return "action_answer_faq"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_faq_not_available")
+        send_to_helpdesk(dispatcher, "unresolved", reason="kb_miss", nlu=nlu_summary(tracker))
+        dispatcher.utter_message(response="utter_offer_human")
+        return [SlotSet("human_offered", True)]

@@ -1,0 +1,292 @@
+"""Order status and cancellation: two forms that share the ownership check.
+
+An order's details reach only its owner: the customer gives the email on the order (a
+limited number of tries), or has already proven it earlier in the conversation.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.backend import get_shop
+from actions.settings import get_settings
+from actions.shop.base import Order, OrderNotCancellable
+
+ORDER_NUMBER = re.compile(r"^\d{5,8}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+# Slots a finished order conversation clears, so the next question starts afresh;
+# `verified_email` stays: ownership once proven holds for the conversation.
+RESET_AFTER_ORDER = {
+    "order_id": None,
+    "customer_email": None,
+    "email_attempts": 0.0,
+    "order_attempts": 0.0,
+    "ownership_failed": False,
+    "cancel_confirmed": None,
+}
+
+
+def normalise_order_number(value: Any) -> str | None:
+    if isinstance(value, list):  # two numbers in one message: the last one is the answer
+        value = value[-1] if value else None
+    if value is None:
+        return None
+    digits = str(value).strip().lstrip("#")
+    return digits if ORDER_NUMBER.match(digits) else None
+
+
+def normalise_email(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    email = str(value or "").strip().strip(".,;").lower()
+    return email if EMAIL.match(email) else None
+
+
+def format_day(value: dt.date | dt.datetime) -> str:
+    return f"{value:%A} {value.day} {value:%B}"
+
+
+def describe_items(order: Order) -> str:
+    return ", ".join(item.name for item in order.items)
+
+
+def status_response(order: Order) -> tuple[str, dict[str, Any]]:
+    """The response that tells an order's status, with its variables."""
+    details: dict[str, Any] = {"order_id": order.number, "items": describe_items(order)}
+    if order.status == "processing":
+        return "utter_order_processing", {**details, "placed_date": format_day(order.placed_at)}
+    if order.status == "shipped" and order.shipped_at:
+        earliest, latest = order.expected_delivery or (None, None)
+        return "utter_order_shipped", {
+            **details,
+            "shipped_date": format_day(order.shipped_at),
+            "carrier": order.carrier or "our carrier",
+            "tracking_number": order.tracking_number or "not available yet",
+            "expected_delivery": (
+                f"between {format_day(earliest)} and {format_day(latest)}"
+                if earliest and latest
+                else "as soon as the carrier confirms it"
+            ),
+        }
+    if order.status == "delivered" and order.delivered_at:
+        return "utter_order_delivered", {**details, "delivered_date": format_day(order.delivered_at)}
+    if order.status == "cancelled" and order.cancelled_at:
+        return "utter_order_was_cancelled", {**details, "cancelled_date": format_day(order.cancelled_at)}
+    return "utter_order_status_other", {**details, "status": order.status}
+
+
+def attempts(tracker: Tracker, slot: str) -> int:
+    return int(tracker.get_slot(slot) or 0)
+
+
+class OrderOwnershipValidation(FormValidationAction):
+    """Validates the order number and the email that proves ownership of it."""
+
+    @abc.abstractmethod
+    def name(self) -> str:
+        """validate_<form>: each form that checks ownership names itself."""
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        limit = get_settings().max_verification_attempts
+        if tracker.get_slot("ownership_failed") or attempts(tracker, "order_attempts") >= limit:
+            return []  # the form ends; the submit action explains and offers a human
+        return domain_slots
+
+    async def extract_order_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """A typed answer with digits that is no order number still gets a plain answer."""
+        return _attempted_answer(tracker, "order_id", lambda text: any(ch.isdigit() for ch in text))
+
+    async def extract_customer_email(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return _attempted_answer(tracker, "customer_email", lambda text: "@" in text)
+
+    async def validate_order_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        number = normalise_order_number(value)
+        order = await get_shop().get_order(number) if number else None
+        if order is None:
+            tries = attempts(tracker, "order_attempts") + 1
+            if number is None:
+                dispatcher.utter_message(response="utter_order_number_malformed")
+            else:
+                dispatcher.utter_message(response="utter_order_not_found", order_id=number)
+            return {"order_id": None, "order_attempts": float(tries)}
+        verified = tracker.get_slot("verified_email")
+        return {
+            "order_id": number,
+            "order_attempts": 0.0,
+            "customer_email": verified if order.owned_by(verified) else None,
+        }
+
+    async def validate_customer_email(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        number = normalise_order_number(tracker.get_slot("order_id"))
+        order = await get_shop().get_order(number) if number else None
+        if order is None:  # the order number comes first; nothing to check against yet
+            return {"customer_email": None}
+        email = normalise_email(value)
+        if email and order.owned_by(email):
+            return {"customer_email": email, "verified_email": email, "email_attempts": 0.0}
+        tries = attempts(tracker, "email_attempts") + 1
+        left = get_settings().max_verification_attempts - tries
+        if left <= 0:
+            return {"customer_email": None, "email_attempts": float(tries), "ownership_failed": True}
+        response = "utter_email_mismatch" if email else "utter_email_malformed"
+        dispatcher.utter_message(response=response, attempts_left=left)
+        return {"customer_email": None, "email_attempts": float(tries)}
+
+
+def _attempted_answer(tracker: Tracker, slot: str, looks_like_answer: Callable[[str], bool]) -> dict[str, Any]:
+    """The raw text as the slot's value when the customer answered the question asked
+    but the entity rules found nothing in it, so validation can say what is wrong
+    (instead of the form being rejected and the answer ignored)."""
+    entity = "email" if slot == "customer_email" else slot
+    if tracker.get_slot("requested_slot") != slot or list(tracker.get_latest_entity_values(entity)):
+        return {}
+    text = (tracker.latest_message.get("text") or "").strip()
+    return {slot: text} if text and looks_like_answer(text) else {}
+
+
+class ValidateOrderStatusForm(OrderOwnershipValidation):
+    def name(self) -> str:
+        return "validate_order_status_form"
+
+
+class ValidateCancelOrderForm(OrderOwnershipValidation):
+    def name(self) -> str:
+        return "validate_cancel_order_form"
+
+    async def validate_cancel_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return {"cancel_confirmed": bool(value)}
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        slots = await super().required_slots(domain_slots, dispatcher, tracker, domain)
+        number = normalise_order_number(tracker.get_slot("order_id"))
+        if "cancel_confirmed" in slots and number:
+            order = await get_shop().get_order(number)
+            if order is None or order.status != "processing":
+                # Nothing to confirm: the submit action explains why it cannot be cancelled.
+                slots = [slot for slot in slots if slot != "cancel_confirmed"]
+        return slots
+
+
+async def owned_order(tracker: Tracker) -> Order | None:
+    """The form's order, if the conversation has proven ownership of it."""
+    number = normalise_order_number(tracker.get_slot("order_id"))
+    order = await get_shop().get_order(number) if number else None
+    if order and order.owned_by(tracker.get_slot("verified_email")):
+        return order
+    return None
+
+
+def reset_events(**extra: Any) -> list[EventType]:
+    return [SlotSet(slot, value) for slot, value in {**RESET_AFTER_ORDER, **extra}.items()]
+
+
+def explain_failure(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """Why the form ended without a verified order, and a human offered instead."""
+    if tracker.get_slot("ownership_failed"):
+        dispatcher.utter_message(response="utter_ownership_failed")
+    else:
+        dispatcher.utter_message(response="utter_order_lookup_failed")
+    dispatcher.utter_message(response="utter_offer_human")
+    return reset_events(human_offered=True)
+
+
+class ActionOrderStatus(Action):
+    def name(self) -> str:
+        return "action_order_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        order = await owned_order(tracker)
+        if order is None:
+            return explain_failure(dispatcher, tracker)
+        response, variables = status_response(order)
+        dispatcher.utter_message(response=response, **variables)
+        return reset_events()
+
+
+class ActionAskCancelConfirmed(Action):
+    def name(self) -> str:
+        return "action_ask_cancel_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        order = await owned_order(tracker)
+        if order is not None:
+            dispatcher.utter_message(
+                response="utter_ask_cancel_confirmed",
+                order_id=order.number,
+                items=describe_items(order),
+                total=f"{order.total:.2f}",
+            )
+        return []
+
+
+class ActionCancelOrder(Action):
+    def name(self) -> str:
+        return "action_cancel_order"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        order = await owned_order(tracker)
+        if order is None:
+            return explain_failure(dispatcher, tracker)
+        if order.status == "processing":
+            if not tracker.get_slot("cancel_confirmed"):
+                dispatcher.utter_message(response="utter_cancel_kept", order_id=order.number)
+                return reset_events()
+            try:
+                order = await get_shop().cancel_order(order.number)
+            except OrderNotCancellable as blocked:
+                order = blocked.order
+            else:
+                dispatcher.utter_message(
+                    response="utter_order_cancelled", order_id=order.number, total=f"{order.total:.2f}"
+                )
+                return reset_events()
+        explain_not_cancellable(dispatcher, order)
+        return reset_events()
+
+
+def explain_not_cancellable(dispatcher: CollectingDispatcher, order: Order) -> None:
+    if order.status == "cancelled":
+        response, variables = status_response(order)
+        dispatcher.utter_message(response=response, **variables)
+    elif order.status == "shipped":
+        dispatcher.utter_message(response="utter_cannot_cancel_shipped", order_id=order.number)
+    else:
+        dispatcher.utter_message(response="utter_cannot_cancel_delivered", order_id=order.number)

@@ -1,0 +1,1 @@
+"""The gateway: channels, identity, routing to Rasa, and the helpdesk behind it."""

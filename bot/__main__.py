@@ -1,0 +1,46 @@
+"""Command line: `python -m bot serve | train | migrate`."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from aiohttp import web
+
+from bot.settings import Settings
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True)
+def cli(log_level: str) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+def serve() -> None:
+    """Run the gateway (settings from the environment: see README)."""
+    from bot.app import create_app
+
+    settings = Settings.from_env()
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Train even if the inputs did not change.")
+def train(force: bool) -> None:
+    """Train the Rasa model if config, domain or data changed."""
+    from bot.training import ensure_model
+
+    click.echo(ensure_model(force=force))
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the helpdesk database schema up to date."""
+    from handoff.db import migrate as run_migrations
+
+    run_migrations(Settings.from_env().database_url)
+
+
+if __name__ == "__main__":
+    cli()

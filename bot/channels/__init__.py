@@ -1,0 +1,1 @@
+"""Channels turn their own formats into IncomingMessage and the router's replies back."""

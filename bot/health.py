@@ -1,0 +1,64 @@
+"""GET /health: the gateway, Rasa, the action server and the database, each up or down."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
+from aiohttp import web
+
+from bot.appkeys import ENGINE, HTTP, SETTINGS
+
+
+async def _check_http(session: aiohttp.ClientSession, url: str, timeout: float) -> dict[str, Any]:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            if response.status == 200:
+                return {"status": "up"}
+            return {"status": "down", "error": f"HTTP {response.status}"}
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        return {"status": "down", "error": str(error) or type(error).__name__}
+
+
+async def _check_rasa(app: web.Application) -> dict[str, Any]:
+    settings = app[SETTINGS]
+    result = await _check_http(app[HTTP], f"{settings.rasa_url}/status", settings.health_timeout_seconds)
+    if result["status"] == "up":
+        # /status answers before a model is loaded: check that one is.
+        async with app[HTTP].get(f"{settings.rasa_url}/status") as response:
+            status = await response.json()
+        if not status.get("model_file"):
+            return {"status": "down", "error": "no model loaded"}
+        result["model"] = status["model_file"]
+    return result
+
+
+async def _check_database(app: web.Application) -> dict[str, Any]:
+    try:
+        async with app[ENGINE].connect() as conn:
+            await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), app[SETTINGS].health_timeout_seconds)
+        return {"status": "up"}
+    except Exception as error:  # any driver error means the database is not usable
+        return {"status": "down", "error": str(error) or type(error).__name__}
+
+
+async def health(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS]
+    rasa, actions, database = await asyncio.gather(
+        _check_rasa(app),
+        _check_http(app[HTTP], f"{settings.action_server_url}/health", settings.health_timeout_seconds),
+        _check_database(app),
+    )
+    components = {"gateway": {"status": "up"}, "rasa": rasa, "action_server": actions, "database": database}
+    healthy = all(c["status"] == "up" for c in components.values())
+    return web.json_response(
+        {"status": "ok" if healthy else "degraded", "components": components},
+        status=200 if healthy else 503,
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/health", health)

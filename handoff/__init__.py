@@ -1,0 +1,1 @@
+"""The helpdesk: customers, conversations, transcripts, tickets and the unresolved log."""

@@ -1,0 +1,118 @@
+"""Order status and cancellation, held as a customer would, through the gateway."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from tests.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def texts(replies: list[dict]) -> str:
+    return "\n".join(reply.get("text") or "" for reply in replies)
+
+
+def new_sender() -> str:
+    return f"customer-{uuid.uuid4().hex[:8]}"
+
+
+def test_order_status_with_the_number_in_the_first_message(stack: Stack) -> None:
+    sender = new_sender()
+    asked = texts(stack.say(sender, "where is my order 100234?"))
+    assert "email" in asked.lower()
+    assert "trail running shoes" not in asked  # nothing before ownership is proven
+
+    answer = texts(stack.say(sender, "jane.doe@example.com"))
+    assert "100234" in answer
+    assert "shipped" in answer
+    assert "UPS" in answer
+    assert "1Z999AA10123456784" in answer
+    assert "Expected delivery: between" in answer
+
+
+def test_order_status_asks_for_the_number(stack: Stack) -> None:
+    sender = new_sender()
+    assert "order number" in texts(stack.say(sender, "hi, has my package shipped yet?")).lower()
+    assert "email" in texts(stack.say(sender, "it's 100235")).lower()
+    answer = texts(stack.say(sender, "my email is Jane.Doe@example.com"))
+    assert "delivered" in answer
+    assert "merino wool sweater" in answer
+
+
+def test_ownership_once_proven_is_not_asked_again(stack: Stack) -> None:
+    sender = new_sender()
+    stack.say(sender, "where is order 100234")
+    stack.say(sender, "jane.doe@example.com")
+    answer = texts(stack.say(sender, "and what about my order 100236?"))
+    assert "denim jacket" in answer
+    assert "delivered" in answer
+
+
+def test_a_stranger_learns_nothing_and_is_offered_a_human(stack: Stack) -> None:
+    sender = new_sender()
+    stack.say(sender, "where is my order 100234?")
+    private = ("trail running shoes", "1Z999AA10123456784", "UPS", "jane", "shipped")
+    for attempt, email in enumerate(["sam.patel@example.net", "li.wei@example.org"], start=1):
+        reply = texts(stack.say(sender, email))
+        assert "doesn't match" in reply
+        assert f"{3 - attempt} tries left" in reply
+        assert not any(word in reply.lower() for word in (p.lower() for p in private))
+    final = stack.say(sender, "hacker@evil.example")
+    final_text = texts(final)
+    assert "can't share anything" in final_text
+    assert not any(word in final_text.lower() for word in (p.lower() for p in private))
+    assert any(reply.get("buttons") for reply in final), "the human offer comes with buttons"
+
+    handed = texts(stack.say(sender, "yes please"))
+    assert "support team" in handed
+    assert tickets_for(stack, sender) == ["offer_accepted"]
+
+
+def test_unknown_and_malformed_order_numbers_get_a_plain_answer(stack: Stack) -> None:
+    sender = new_sender()
+    assert "couldn't find an order with the number 999999" in texts(
+        stack.say(sender, "where is my order 999999")
+    )
+    assert "six digits" in texts(stack.say(sender, "12-34"))
+    assert "email" in texts(stack.say(sender, "100238")).lower()
+
+
+def test_cancel_a_processing_order_only_after_confirmation(stack: Stack) -> None:
+    sender = new_sender()
+    stack.say(sender, "please cancel order 100237")
+    confirm = stack.say(sender, "sam.patel@example.net")
+    assert "ceramic mug set" in texts(confirm)
+    assert "Shall I cancel it?" in texts(confirm)
+    assert [b["payload"] for r in confirm for b in r.get("buttons", [])] == ["/affirm", "/deny"]
+    assert "stays as it is" in texts(stack.say(sender, "no, keep it"))
+
+    again = texts(stack.say(sender, "actually yes, cancel order 100237"))  # ownership already proven
+    assert "Shall I cancel it?" in again
+    assert "is cancelled" in texts(stack.say(sender, "yes"))
+    assert "was cancelled on" in texts(stack.say(sender, "where is order 100237?"))
+
+
+def test_a_shipped_order_cannot_be_cancelled_and_a_return_is_offered(stack: Stack) -> None:
+    sender = new_sender()
+    stack.say(sender, "I want to cancel my order 100240")
+    replies = stack.say(sender, "li.wei@example.org")
+    assert "already shipped" in texts(replies)
+    assert "/request_return" in [b["payload"] for r in replies for b in r.get("buttons", [])]
+
+
+def tickets_for(stack: Stack, sender: str) -> list[str]:
+    engine = sa.create_engine(f"sqlite:///{stack.helpdesk_db}")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT t.reason FROM tickets t JOIN conversations c ON c.id = t.conversation_id "
+                "JOIN channel_identities i ON i.customer_id = c.customer_id "
+                "WHERE i.channel = 'rest' AND i.external_id = :sender ORDER BY t.id"
+            ),
+            {"sender": sender},
+        )
+        return [row[0] for row in rows]

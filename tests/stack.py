@@ -1,0 +1,157 @@
+"""Starts the real stack on free ports: Rasa (trained model), action server, gateway.
+
+Used by the end-to-end tests and by the benchmarks. Each process writes its log to the
+stack's folder; a process that dies or a stack that is not healthy in time fails with
+the tail of those logs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from bot.training import current_model
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+STARTUP_SECONDS = 240
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class Stack:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.rasa_port, self.actions_port, self.gateway_port = free_port(), free_port(), free_port()
+        self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
+        self.actions_url = f"http://127.0.0.1:{self.actions_port}"
+        self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
+        self.helpdesk_db = workdir / "helpdesk.db"
+        self.shop_db = workdir / "shop.db"
+        self._extra_env = env or {}
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONUNBUFFERED": "1",
+            "DATABASE_URL": f"sqlite:///{self.helpdesk_db}",
+            "SHOP_DATABASE_URL": f"sqlite:///{self.shop_db}",
+            "RASA_URL": self.rasa_url,
+            "ACTION_SERVER_URL": self.actions_url,
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(self.gateway_port),
+            **self._extra_env,
+        }
+
+    def _endpoints(self) -> Path:
+        path = self.workdir / "endpoints.yml"
+        path.write_text(
+            f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n'
+            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.workdir / 'tracker.db'}\n",
+            encoding="utf-8",
+        )
+        return path
+
+    def commands(self) -> dict[str, list[str]]:
+        model = current_model()
+        if not model.exists():
+            raise StackError(f"no trained model at {model}: run `make model` first")
+        return {
+            "rasa": [
+                str(BIN / "rasa"), "run", "--enable-api", "--port", str(self.rasa_port),
+                "--model", str(model.resolve()), "--endpoints", str(self._endpoints()),
+                "--credentials", str(ROOT / "credentials.yml"),
+            ],
+            "actions": [str(BIN / "rasa"), "run", "actions", "--port", str(self.actions_port), "--actions", "actions"],
+            "gateway": [sys.executable, "-m", "bot", "serve"],
+        }
+
+    def start(self, only: tuple[str, ...] | None = None) -> None:
+        env = self._env()
+        for name, command in self.commands().items():
+            if only is not None and name not in only:
+                continue
+            log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+            self._processes[name] = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def wait_healthy(self, timeout: float = STARTUP_SECONDS) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            for name, process in self._processes.items():
+                if process.poll() is not None:
+                    raise StackError(f"{name} exited with {process.returncode}\n{self.logs()}")
+            try:
+                response = requests.get(f"{self.gateway_url}/health", timeout=5)
+                last = response.json()
+                if response.status_code == 200:
+                    return last
+            except requests.RequestException as error:
+                last = str(error)
+            time.sleep(1)
+        raise StackError(f"stack not healthy after {timeout:.0f}s: {last}\n{self.logs()}")
+
+    def stop(self, name: str) -> None:
+        process = self._processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self._processes):
+            self.stop(name)
+
+    def logs(self, lines: int = 40) -> str:
+        out = []
+        for path in sorted(self.workdir.glob("*.log")):
+            tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.name}\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    def say(self, sender: str, text: str) -> list[dict[str, Any]]:
+        """One customer message through the gateway's REST channel."""
+        response = requests.post(
+            f"{self.gateway_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60
+        )
+        response.raise_for_status()
+        return list(response.json())
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+            self.wait_healthy()
+        except BaseException:
+            self.stop_all()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop_all()
