@@ -29,8 +29,7 @@ def nlu_summary(tracker: Tracker) -> dict[str, Any]:
             for item in (message.get("intent_ranking") or [])[:5]
         ],
         "entities": [
-            {"entity": e.get("entity"), "value": e.get("value")}
-            for e in message.get("entities") or []
+            {"entity": e.get("entity"), "value": e.get("value")} for e in message.get("entities") or []
         ],
     }
 

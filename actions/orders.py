@@ -157,7 +157,9 @@ class OrderOwnershipValidation(FormValidationAction):
         return {"customer_email": None, "email_attempts": float(tries)}
 
 
-def _attempted_answer(tracker: Tracker, slot: str, looks_like_answer: Callable[[str], bool]) -> dict[str, Any]:
+def _attempted_answer(
+    tracker: Tracker, slot: str, looks_like_answer: Callable[[str], bool]
+) -> dict[str, Any]:
     """The raw text as the slot's value when the customer answered the question asked
     but the entity rules found nothing in it, so validation can say what is wrong
     (instead of the form being rejected and the answer ignored)."""

@@ -19,9 +19,7 @@ class ActionSettings:
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> ActionSettings:
         return cls(
-            shop_database_url=environ.get(
-                "SHOP_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'shop.db'}"
-            ),
+            shop_database_url=environ.get("SHOP_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'shop.db'}"),
             shop_seed_file=Path(environ.get("SHOP_SEED_FILE", ROOT / "seeds" / "demo_shop.yml")),
             max_verification_attempts=int(environ.get("MAX_VERIFICATION_ATTEMPTS", "3")),
         )

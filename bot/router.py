@@ -96,8 +96,12 @@ class Router:
     ) -> None:
         if "handoff" in event:
             details = event["handoff"]
-            ticket = await conversations.open_ticket(session, conversation, details.get("reason", "unknown"), details)
-            logger.info("Ticket %s opened for conversation %s (%s)", ticket.id, conversation.id, ticket.reason)
+            ticket = await conversations.open_ticket(
+                session, conversation, details.get("reason", "unknown"), details
+            )
+            logger.info(
+                "Ticket %s opened for conversation %s (%s)", ticket.id, conversation.id, ticket.reason
+            )
         if "unresolved" in event:
             details = event["unresolved"]
             await conversations.record_unresolved(

@@ -57,9 +57,18 @@ def ensure_model(root: Path = ROOT, force: bool = False) -> Path:
         rasa = Path(sys.executable).with_name("rasa")
         subprocess.run(
             [
-                str(rasa), "train",
-                "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
-                "--out", "models", "--fixed-model-name", name,
+                str(rasa),
+                "train",
+                "--config",
+                "config.yml",
+                "--domain",
+                "domain.yml",
+                "--data",
+                "data",
+                "--out",
+                "models",
+                "--fixed-model-name",
+                name,
             ],
             cwd=root,
             check=True,

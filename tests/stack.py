@@ -77,11 +77,27 @@ class Stack:
             raise StackError(f"no trained model at {model}: run `make model` first")
         return {
             "rasa": [
-                str(BIN / "rasa"), "run", "--enable-api", "--port", str(self.rasa_port),
-                "--model", str(model.resolve()), "--endpoints", str(self._endpoints()),
-                "--credentials", str(ROOT / "credentials.yml"),
+                str(BIN / "rasa"),
+                "run",
+                "--enable-api",
+                "--port",
+                str(self.rasa_port),
+                "--model",
+                str(model.resolve()),
+                "--endpoints",
+                str(self._endpoints()),
+                "--credentials",
+                str(ROOT / "credentials.yml"),
             ],
-            "actions": [str(BIN / "rasa"), "run", "actions", "--port", str(self.actions_port), "--actions", "actions"],
+            "actions": [
+                str(BIN / "rasa"),
+                "run",
+                "actions",
+                "--port",
+                str(self.actions_port),
+                "--actions",
+                "actions",
+            ],
             "gateway": [sys.executable, "-m", "bot", "serve"],
         }
 

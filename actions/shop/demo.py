@@ -91,7 +91,7 @@ def async_url(url: str) -> str:
     """Maps a plain database URL onto the asyncio driver SQLAlchemy uses here."""
     for plain, driver in (("sqlite://", "sqlite+aiosqlite://"), ("postgresql://", "postgresql+asyncpg://")):
         if url.startswith(plain):
-            return driver + url[len(plain):]
+            return driver + url[len(plain) :]
     return url
 
 
@@ -126,8 +126,7 @@ def _order_from_row(row: OrderRow) -> Order:
         status=row.status,
         placed_at=_utc(row.placed_at),
         items=tuple(
-            OrderItem(i.name, i.category, Decimal(i.price), i.quantity, i.personalised)
-            for i in row.items
+            OrderItem(i.name, i.category, Decimal(i.price), i.quantity, i.personalised) for i in row.items
         ),
         shipping_method=row.shipping_method,
         carrier=row.carrier,
@@ -221,7 +220,7 @@ class DemoShop:
 
     def __init__(self, database_url: str, seed_file: Path) -> None:
         if database_url.startswith("sqlite:///"):
-            Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(database_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self._engine: AsyncEngine = create_async_engine(async_url(database_url))
         self._sessions = sessionmaker(self._engine, class_=AsyncSession, expire_on_commit=False)
         self._seed_file = seed_file

@@ -31,11 +31,13 @@ def parse_body(raw: bytes, max_message_chars: int) -> IncomingMessage:
     except UnicodeDecodeError as error:
         raise InvalidMessage(f"body is not valid UTF-8 (byte {error.start})") from error
     if not text.strip():
-        raise InvalidMessage("body is empty; send JSON like {\"sender\": \"...\", \"message\": \"...\"}")
+        raise InvalidMessage('body is empty; send JSON like {"sender": "...", "message": "..."}')
     try:
         body: Any = json.loads(text)
     except json.JSONDecodeError as error:
-        raise InvalidMessage(f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from error
+        raise InvalidMessage(
+            f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from error
     if not isinstance(body, dict):
         raise InvalidMessage("body must be a JSON object with 'sender' and 'message'")
     sender, message, metadata = body.get("sender"), body.get("message"), body.get("metadata", {})

@@ -55,9 +55,7 @@ def normalise(label: str, surface: str) -> str:
     return surface.lower()
 
 
-def find_identifiers(
-    nlp: spacy.language.Language, matcher: Matcher, text: str
-) -> list[dict[str, Any]]:
+def find_identifiers(nlp: spacy.language.Language, matcher: Matcher, text: str) -> list[dict[str, Any]]:
     """Returns Rasa-style entity dicts for every identifier in `text`, longest match first."""
     doc = nlp.make_doc(text)
     matches = matcher(doc)
@@ -78,9 +76,7 @@ def find_identifiers(
     return entities
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
 class EntityRules(GraphComponent, EntityExtractorMixin):
     """Finds identifiers by rule and drops other extractors' guesses for those types."""
 
@@ -90,9 +86,7 @@ class EntityRules(GraphComponent, EntityExtractorMixin):
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._nlp = spacy.blank("en")
-        self._matcher = build_matcher(
-            self._nlp, config["order_id_min_digits"], config["order_id_max_digits"]
-        )
+        self._matcher = build_matcher(self._nlp, config["order_id_min_digits"], config["order_id_max_digits"])
 
     @classmethod
     def create(
@@ -110,13 +104,9 @@ class EntityRules(GraphComponent, EntityExtractorMixin):
             if not text:
                 continue
             kept = [
-                entity
-                for entity in message.get(ENTITIES, [])
-                if entity.get("entity") not in RULE_ENTITIES
+                entity for entity in message.get(ENTITIES, []) if entity.get("entity") not in RULE_ENTITIES
             ]
-            found = self.add_extractor_name(
-                find_identifiers(self._nlp, self._matcher, text)
-            )
+            found = self.add_extractor_name(find_identifiers(self._nlp, self._matcher, text))
             message.set(
                 ENTITIES,
                 sorted(kept + found, key=lambda entity: entity["start"]),

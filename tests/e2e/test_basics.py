@@ -1,0 +1,87 @@
+"""Small talk, fallback, handoff and health, through the real stack."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from tests.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def texts(replies: list[dict]) -> str:
+    return "\n".join(reply.get("text") or "" for reply in replies)
+
+
+def query(stack: Stack, sql: str, **params: str) -> list[tuple]:
+    engine = sa.create_engine(f"sqlite:///{stack.helpdesk_db}")
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def conversation_of(stack: Stack, sender: str) -> str:
+    [(conversation_id,)] = query(
+        stack,
+        "SELECT c.id FROM conversations c JOIN channel_identities i ON i.customer_id = c.customer_id "
+        "WHERE i.channel = 'rest' AND i.external_id = :sender",
+        sender=sender,
+    )
+    return conversation_id
+
+
+def test_health_reports_every_component_up(stack: Stack) -> None:
+    report = requests.get(f"{stack.gateway_url}/health", timeout=10).json()
+    assert report["status"] == "ok"
+    assert report["components"]["rasa"]["model"].startswith("model-")
+
+
+def test_small_talk(stack: Stack) -> None:
+    sender = f"c-{uuid.uuid4().hex[:8]}"
+    assert "Harbor Lane Supply assistant" in texts(stack.say(sender, "hello there"))
+    assert "virtual assistant" in texts(stack.say(sender, "am I talking to a bot?"))
+    assert "outside what I can help with" in texts(stack.say(sender, "can you recommend a good movie"))
+    assert "Goodbye" in texts(stack.say(sender, "bye for now"))
+
+
+def test_gibberish_is_admitted_logged_and_a_human_offered(stack: Stack) -> None:
+    sender = f"c-{uuid.uuid4().hex[:8]}"
+    replies = stack.say(sender, "blorp zzzq")
+    assert "didn't quite understand" in texts(replies)
+    assert [b["payload"] for r in replies for b in r.get("buttons", [])] == ["/affirm", "/deny"]
+    assert not any("custom" in reply for reply in replies), "helpdesk payloads stay inside"
+
+    conversation = conversation_of(stack, sender)
+    [(text, reason, details)] = query(
+        stack,
+        "SELECT text, reason, details FROM unresolved_messages WHERE conversation_id = :c",
+        c=conversation,
+    )
+    assert (text, reason) == ("blorp zzzq", "nlu_fallback")
+    assert '"intent_ranking"' in details
+
+    assert "anything else" in texts(stack.say(sender, "no thanks"))
+    assert query(stack, "SELECT id FROM tickets WHERE conversation_id = :c", c=conversation) == []
+
+
+def test_asking_for_a_person_opens_a_ticket_and_the_transcript_is_kept(stack: Stack) -> None:
+    sender = f"c-{uuid.uuid4().hex[:8]}"
+    stack.say(sender, "hi")
+    assert "support team" in texts(stack.say(sender, "let me talk to a real person"))
+    conversation = conversation_of(stack, sender)
+    assert query(stack, "SELECT reason, status FROM tickets WHERE conversation_id = :c", c=conversation) == [
+        ("customer_request", "queued")
+    ]
+    authors = [
+        a
+        for (a,) in query(
+            stack, "SELECT author FROM messages WHERE conversation_id = :c ORDER BY id", c=conversation
+        )
+    ]
+    assert authors == ["customer", "bot", "customer", "bot"]
