@@ -11,7 +11,7 @@ import yaml
 from aiohttp import web
 
 from bot import health
-from bot.appkeys import ENGINE, HTTP, ROUTER, SESSIONS, SETTINGS
+from bot.appkeys import DATABASE, HTTP, ROUTER, SETTINGS
 from bot.channels import rest
 from bot.errors import error_middleware
 from bot.rasa_client import RasaClient
@@ -40,11 +40,10 @@ def create_app(settings: Settings) -> web.Application:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     url = app[SETTINGS].database_url
     await asyncio.get_running_loop().run_in_executor(None, db.migrate, url)
-    engine = db.create_engine(url)
-    app[ENGINE] = engine
-    app[SESSIONS] = db.session_factory(engine)
+    database = db.Database(url)
+    app[DATABASE] = database
     yield
-    await engine.dispose()
+    database.close()
 
 
 async def _http_and_router(app: web.Application) -> AsyncIterator[None]:
@@ -52,5 +51,5 @@ async def _http_and_router(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as session:
         app[HTTP] = session
         rasa = RasaClient(session, settings.rasa_url, settings.rasa_timeout_seconds)
-        app[ROUTER] = Router(app[SESSIONS], rasa, load_texts(settings.texts_file))
+        app[ROUTER] = Router(app[DATABASE], rasa, load_texts(settings.texts_file))
         yield

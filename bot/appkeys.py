@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import sessionmaker
 
 from bot.router import Router
 from bot.settings import Settings
+from handoff.db import Database
 
 SETTINGS = web.AppKey("settings", Settings)
-ENGINE = web.AppKey("engine", AsyncEngine)
-SESSIONS = web.AppKey("sessions", sessionmaker)
+DATABASE = web.AppKey("database", Database)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 ROUTER = web.AppKey("router", Router)

@@ -6,10 +6,9 @@ import asyncio
 from typing import Any
 
 import aiohttp
-import sqlalchemy as sa
 from aiohttp import web
 
-from bot.appkeys import ENGINE, HTTP, SETTINGS
+from bot.appkeys import DATABASE, HTTP, SETTINGS
 
 
 async def _check_http(session: aiohttp.ClientSession, url: str, timeout: float) -> dict[str, Any]:
@@ -37,8 +36,7 @@ async def _check_rasa(app: web.Application) -> dict[str, Any]:
 
 async def _check_database(app: web.Application) -> dict[str, Any]:
     try:
-        async with app[ENGINE].connect() as conn:
-            await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), app[SETTINGS].health_timeout_seconds)
+        await asyncio.wait_for(app[DATABASE].ping(), app[SETTINGS].health_timeout_seconds)
         return {"status": "up"}
     except Exception as error:  # any driver error means the database is not usable
         return {"status": "down", "error": str(error) or type(error).__name__}

@@ -10,12 +10,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.rasa_client import RasaClient, RasaUnavailable
 from handoff import conversations
-from handoff.models import Conversation, Message
+from handoff.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +27,13 @@ class IncomingMessage:
     sender: str
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    conversation_id: str
+    customer_id: int
+    message_id: int
 
 
 def split_helpdesk_events(replies: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -47,63 +53,63 @@ def reply_payload(reply: dict[str, Any]) -> dict[str, Any] | None:
     return extra or None
 
 
+def store_incoming(session: Session, incoming: IncomingMessage) -> StoredMessage:
+    conversation = conversations.resolve_conversation(session, incoming.channel, incoming.sender)
+    message_id = conversations.record_message(
+        session, conversation.id, "customer", incoming.text, incoming.channel
+    )
+    return StoredMessage(conversation.id, conversation.customer_id, message_id)
+
+
+def store_outcome(
+    session: Session,
+    stored: StoredMessage,
+    incoming: IncomingMessage,
+    replies: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+) -> None:
+    for event in events:
+        if "handoff" in event:
+            details = event["handoff"]
+            ticket = conversations.open_ticket(
+                session, stored.conversation_id, details.get("reason", "unknown"), details
+            )
+            logger.info(
+                "Ticket %s opened for conversation %s (%s)", ticket.id, stored.conversation_id, ticket.reason
+            )
+        if "unresolved" in event:
+            details = event["unresolved"]
+            conversations.record_unresolved(
+                session,
+                stored.conversation_id,
+                stored.message_id,
+                incoming.text,
+                details.get("reason", "unknown"),
+                details,
+            )
+    for reply in replies:
+        conversations.record_message(
+            session, stored.conversation_id, "bot", reply.get("text"), incoming.channel, reply_payload(reply)
+        )
+
+
 class Router:
-    def __init__(self, sessions: sessionmaker, rasa: RasaClient, texts: dict[str, str]) -> None:
-        self._sessions = sessions
+    def __init__(self, database: Database, rasa: RasaClient, texts: dict[str, str]) -> None:
+        self._database = database
         self._rasa = rasa
         self._texts = texts
 
     async def handle(self, incoming: IncomingMessage) -> list[dict[str, Any]]:
         """Returns the replies for the customer, in Rasa's REST format."""
-        async with self._sessions.begin() as session:
-            conversation = await conversations.resolve_conversation(
-                session, incoming.channel, incoming.sender
-            )
-            message = await conversations.record_message(
-                session, conversation, "customer", incoming.text, incoming.channel
-            )
-        metadata = {
-            **incoming.metadata,
-            "channel": incoming.channel,
-            "customer_id": conversation.customer_id,
-        }
+        stored = await self._database.run(store_incoming, incoming)
+        metadata = {**incoming.metadata, "channel": incoming.channel, "customer_id": stored.customer_id}
         try:
-            replies = await self._rasa.send_message(conversation.id, incoming.text, metadata)
+            replies = await self._rasa.send_message(stored.conversation_id, incoming.text, metadata)
         except RasaUnavailable as error:
-            logger.warning("Rasa unavailable for conversation %s: %s", conversation.id, error)
+            logger.warning("Rasa unavailable for conversation %s: %s", stored.conversation_id, error)
             replies = [{"text": self._texts["assistant_unavailable"]}]
             events = [{"handoff": {"reason": "assistant_unavailable", "error": str(error)}}]
         else:
             replies, events = split_helpdesk_events(replies)
-
-        async with self._sessions.begin() as session:
-            session.add(conversation)
-            for event in events:
-                await self._apply(session, conversation, message, incoming.text, event)
-            for reply in replies:
-                await conversations.record_message(
-                    session, conversation, "bot", reply.get("text"), incoming.channel, reply_payload(reply)
-                )
+        await self._database.run(store_outcome, stored, incoming, replies, events)
         return [{**reply, "recipient_id": incoming.sender} for reply in replies]
-
-    async def _apply(
-        self,
-        session: AsyncSession,
-        conversation: Conversation,
-        message: Message,
-        text: str,
-        event: dict[str, Any],
-    ) -> None:
-        if "handoff" in event:
-            details = event["handoff"]
-            ticket = await conversations.open_ticket(
-                session, conversation, details.get("reason", "unknown"), details
-            )
-            logger.info(
-                "Ticket %s opened for conversation %s (%s)", ticket.id, conversation.id, ticket.reason
-            )
-        if "unresolved" in event:
-            details = event["unresolved"]
-            await conversations.record_unresolved(
-                session, conversation, message, text, details.get("reason", "unknown"), details
-            )

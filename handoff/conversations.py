@@ -1,115 +1,135 @@
-"""Conversations and their transcripts: who is writing, and what was said."""
+"""Conversations and their transcripts: who is writing, and what was said.
+
+Plain functions over a Session: each call is part of the caller's unit of work.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from handoff.models import (
-    ChannelIdentity,
-    Conversation,
-    Customer,
-    Message,
-    Ticket,
-    UnresolvedMessage,
-    utcnow,
+from handoff.models import ChannelIdentity, Conversation, Customer, Message, Ticket, UnresolvedMessage, utcnow
+
+# Built once: constructing a statement costs more than SQLite takes to run it, and these
+# two run for every message.
+_LATEST_CONVERSATION = (
+    sa.select(Conversation.id, Conversation.customer_id, Conversation.last_channel)
+    .join(ChannelIdentity, ChannelIdentity.customer_id == Conversation.customer_id)
+    .where(ChannelIdentity.channel == sa.bindparam("channel"))
+    .where(ChannelIdentity.external_id == sa.bindparam("external_id"))
+    .order_by(Conversation.created_at.desc(), Conversation.id)
+    .limit(1)
 )
+_INSERT_MESSAGE = sa.insert(Message)
 
 
-async def resolve_conversation(session: AsyncSession, channel: str, external_id: str) -> Conversation:
+class ConversationRef(NamedTuple):
+    id: str
+    customer_id: int
+
+
+def resolve_conversation(session: Session, channel: str, external_id: str) -> ConversationRef:
     """The conversation of whoever writes as `external_id` on `channel`; new ones are created.
 
-    Safe when two first messages of the same sender race: the unique channel identity
-    lets one insert win and the other reads it.
+    One query for a known sender, since every message comes through here. Safe when two
+    first messages of the same sender race: the unique channel identity lets one insert
+    win and the other reads it.
     """
-    identity = await _identity(session, channel, external_id)
+    row = session.execute(_LATEST_CONVERSATION, {"channel": channel, "external_id": external_id}).first()
+    if row is None:
+        return _start_conversation(session, channel, external_id)
+    if row.last_channel != channel:
+        session.execute(sa.update(Conversation).where(Conversation.id == row.id).values(last_channel=channel))
+    return ConversationRef(row.id, row.customer_id)
+
+
+def _start_conversation(session: Session, channel: str, external_id: str) -> ConversationRef:
+    identity = _identity(session, channel, external_id)
     if identity is None:
         try:
-            async with session.begin_nested():
+            with session.begin_nested():
                 customer = Customer()
                 session.add(customer)
-                await session.flush()
+                session.flush()
                 identity = ChannelIdentity(channel=channel, external_id=external_id, customer_id=customer.id)
                 session.add(identity)
-                await session.flush()
+                session.flush()
         except IntegrityError:
-            identity = await _identity(session, channel, external_id)
+            identity = _identity(session, channel, external_id)
             assert identity is not None
-    result = await session.execute(
-        sa.select(Conversation)
-        .where(Conversation.customer_id == identity.customer_id)
-        .order_by(Conversation.created_at.desc())
-        .limit(1)
-    )
-    conversation = result.scalars().first()
+    conversation = session.scalars(
+        sa.select(Conversation).where(Conversation.customer_id == identity.customer_id).limit(1)
+    ).first()
     if conversation is None:
         conversation = Conversation(customer_id=identity.customer_id, last_channel=channel)
         session.add(conversation)
-    conversation.last_channel = channel
-    conversation.updated_at = utcnow()
-    await session.flush()
-    return conversation
+        session.flush()
+    return ConversationRef(conversation.id, conversation.customer_id)
 
 
-async def _identity(session: AsyncSession, channel: str, external_id: str) -> ChannelIdentity | None:
-    result = await session.execute(
+def _identity(session: Session, channel: str, external_id: str) -> ChannelIdentity | None:
+    return session.scalars(
         sa.select(ChannelIdentity).where(
             ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
         )
-    )
-    return result.scalars().first()
+    ).first()
 
 
-async def record_message(
-    session: AsyncSession,
-    conversation: Conversation,
+def record_message(
+    session: Session,
+    conversation_id: str,
     author: str,
     text: str | None,
     channel: str,
     payload: dict[str, Any] | None = None,
-) -> Message:
-    message = Message(
-        conversation_id=conversation.id, author=author, channel=channel, text=text, payload=payload
+) -> int:
+    """Stores one transcript line; returns its id. (A plain INSERT: this runs for every
+    message, and the ORM's unit of work would double its cost.)"""
+    result = session.execute(
+        _INSERT_MESSAGE,
+        {
+            "conversation_id": conversation_id,
+            "author": author,
+            "channel": channel,
+            "text": text,
+            "payload": payload,
+            "created_at": utcnow(),
+        },
     )
-    session.add(message)
-    await session.flush()
-    return message
+    return int(result.inserted_primary_key[0])
 
 
-async def open_ticket(
-    session: AsyncSession, conversation: Conversation, reason: str, details: dict[str, Any] | None = None
+def open_ticket(
+    session: Session, conversation_id: str, reason: str, details: dict[str, Any] | None = None
 ) -> Ticket:
-    ticket = Ticket(conversation_id=conversation.id, reason=reason, details=details)
+    ticket = Ticket(conversation_id=conversation_id, reason=reason, details=details)
     session.add(ticket)
-    await session.flush()
+    session.flush()
     return ticket
 
 
-async def record_unresolved(
-    session: AsyncSession,
-    conversation: Conversation,
-    message: Message | None,
+def record_unresolved(
+    session: Session,
+    conversation_id: str,
+    message_id: int | None,
     text: str,
     reason: str,
     details: dict[str, Any] | None = None,
 ) -> UnresolvedMessage:
     entry = UnresolvedMessage(
-        conversation_id=conversation.id,
-        message_id=message.id if message else None,
-        text=text,
-        reason=reason,
-        details=details,
+        conversation_id=conversation_id, message_id=message_id, text=text, reason=reason, details=details
     )
     session.add(entry)
-    await session.flush()
+    session.flush()
     return entry
 
 
-async def transcript(session: AsyncSession, conversation_id: str) -> list[Message]:
-    result = await session.execute(
-        sa.select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+def transcript(session: Session, conversation_id: str) -> list[Message]:
+    return list(
+        session.scalars(
+            sa.select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+        )
     )
-    return list(result.scalars())

@@ -50,7 +50,6 @@ class Conversation(Base):
     mode = sa.Column(sa.String(16), nullable=False, default="bot")  # bot | queued | agent
     last_channel = sa.Column(sa.String(32), nullable=False)
     created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
-    updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
     messages = relationship("Message", order_by="Message.id", lazy="raise")
 
 

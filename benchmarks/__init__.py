@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks` (make bench) prints each figure beside its baseline."""

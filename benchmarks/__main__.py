@@ -1,0 +1,3 @@
+from benchmarks.foundation import main
+
+main()
