@@ -12,7 +12,7 @@ PYTHON310 ?= $(shell pyenv which python 2>/dev/null | grep -q '3\.10' && pyenv w
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install model run test test-fast bench lint validate clean
+.PHONY: install model run test test-fast bench lint validate services clean
 
 install: $(STAMP)
 
@@ -29,11 +29,18 @@ model: install
 run: model
 	$(VENV)/bin/honcho start
 
-test: model
+test: model services
 	$(PY) -m pytest
 
-test-fast: install
+test-fast: install services
 	$(PY) -m pytest -m "not e2e"
+
+# The tests also run the database code on the PostgreSQL server of this machine (and CI's);
+# start it if it is installed but stopped.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || { \
+	  command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; } || \
+	  echo "PostgreSQL is not running on 127.0.0.1:5432: its tests will fail (see README)"
 
 bench: model
 	$(PY) -m benchmarks
