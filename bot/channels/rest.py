@@ -25,6 +25,14 @@ class InvalidMessage(ValueError):
         self.status = status
 
 
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_body(raw: bytes, max_message_chars: int) -> IncomingMessage:
     try:
         text = raw.decode("utf-8")
@@ -53,6 +61,11 @@ def parse_body(raw: bytes, max_message_chars: int) -> IncomingMessage:
         raise InvalidMessage(
             f"'message' has {len(message)} characters; the limit is {max_message_chars}", status=413
         )
+    for name, value in (("sender", sender), ("message", message)):
+        if "\x00" in value or not _encodable(value):
+            raise InvalidMessage(
+                f"'{name}' contains a character that is not valid text (NUL or a lone surrogate)"
+            )
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):

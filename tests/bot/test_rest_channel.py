@@ -44,6 +44,8 @@ def stored(database_url: str, table: str) -> list[tuple]:
         (b'{"sender": "a", "message": 7}', 400, "'message' must be a string"),
         (b'{"sender": "a", "message": "   "}', 400, "'message' is empty"),
         (b'{"sender": "a", "message": "hi", "metadata": "x"}', 400, "'metadata'"),
+        (b'{"sender": "a", "message": "\\ud800 broken"}', 400, "not valid text"),
+        (b'{"sender": "\\u0000", "message": "hi"}', 400, "not valid text"),
         (('{"sender": "a", "message": "' + "x" * 2001 + '"}').encode(), 413, "limit is 2000"),
         (b'{"sender": "a", "message": "' + b"x" * 70000 + b'"}', 413, "too large"),
     ],
