@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 import requests
+import sqlalchemy as sa
 
 from bot.training import current_model
 
@@ -30,6 +31,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def texts(replies: list[dict[str, Any]]) -> str:
+    """The text of the bot's replies, one per line."""
+    return "\n".join(reply.get("text") or "" for reply in replies)
 
 
 class StackError(RuntimeError):
@@ -157,6 +163,15 @@ class Stack:
         )
         response.raise_for_status()
         return list(response.json())
+
+    def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        """Rows from the helpdesk database the gateway writes."""
+        engine = sa.create_engine(f"sqlite:///{self.helpdesk_db}")
+        try:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(sa.text(sql), params)]
+        finally:
+            engine.dispose()
 
     def __enter__(self) -> Stack:
         try:

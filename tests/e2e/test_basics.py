@@ -6,29 +6,14 @@ import uuid
 
 import pytest
 import requests
-import sqlalchemy as sa
 
-from tests.stack import Stack
+from tests.stack import Stack, texts
 
 pytestmark = pytest.mark.e2e
 
 
-def texts(replies: list[dict]) -> str:
-    return "\n".join(reply.get("text") or "" for reply in replies)
-
-
-def query(stack: Stack, sql: str, **params: str) -> list[tuple]:
-    engine = sa.create_engine(f"sqlite:///{stack.helpdesk_db}")
-    try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
-    finally:
-        engine.dispose()
-
-
 def conversation_of(stack: Stack, sender: str) -> str:
-    [(conversation_id,)] = query(
-        stack,
+    [(conversation_id,)] = stack.query(
         "SELECT c.id FROM conversations c JOIN channel_identities i ON i.customer_id = c.customer_id "
         "WHERE i.channel = 'rest' AND i.external_id = :sender",
         sender=sender,
@@ -58,8 +43,7 @@ def test_gibberish_is_admitted_logged_and_a_human_offered(stack: Stack) -> None:
     assert not any("custom" in reply for reply in replies), "helpdesk payloads stay inside"
 
     conversation = conversation_of(stack, sender)
-    [(text, reason, details)] = query(
-        stack,
+    [(text, reason, details)] = stack.query(
         "SELECT text, reason, details FROM unresolved_messages WHERE conversation_id = :c",
         c=conversation,
     )
@@ -67,7 +51,7 @@ def test_gibberish_is_admitted_logged_and_a_human_offered(stack: Stack) -> None:
     assert '"intent_ranking"' in details
 
     assert "anything else" in texts(stack.say(sender, "no thanks"))
-    assert query(stack, "SELECT id FROM tickets WHERE conversation_id = :c", c=conversation) == []
+    assert stack.query("SELECT id FROM tickets WHERE conversation_id = :c", c=conversation) == []
 
 
 def test_asking_for_a_person_opens_a_ticket_and_the_transcript_is_kept(stack: Stack) -> None:
@@ -75,13 +59,13 @@ def test_asking_for_a_person_opens_a_ticket_and_the_transcript_is_kept(stack: St
     stack.say(sender, "hi")
     assert "support team" in texts(stack.say(sender, "let me talk to a real person"))
     conversation = conversation_of(stack, sender)
-    assert query(stack, "SELECT reason, status FROM tickets WHERE conversation_id = :c", c=conversation) == [
+    assert stack.query("SELECT reason, status FROM tickets WHERE conversation_id = :c", c=conversation) == [
         ("customer_request", "queued")
     ]
     authors = [
         a
-        for (a,) in query(
-            stack, "SELECT author FROM messages WHERE conversation_id = :c ORDER BY id", c=conversation
+        for (a,) in stack.query(
+            "SELECT author FROM messages WHERE conversation_id = :c ORDER BY id", c=conversation
         )
     ]
     assert authors == ["customer", "bot", "customer", "bot"]

@@ -5,15 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import sqlalchemy as sa
 
-from tests.stack import Stack
+from tests.stack import Stack, texts
 
 pytestmark = pytest.mark.e2e
-
-
-def texts(replies: list[dict]) -> str:
-    return "\n".join(reply.get("text") or "" for reply in replies)
 
 
 def new_sender() -> str:
@@ -105,14 +100,10 @@ def test_a_shipped_order_cannot_be_cancelled_and_a_return_is_offered(stack: Stac
 
 
 def tickets_for(stack: Stack, sender: str) -> list[str]:
-    engine = sa.create_engine(f"sqlite:///{stack.helpdesk_db}")
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT t.reason FROM tickets t JOIN conversations c ON c.id = t.conversation_id "
-                "JOIN channel_identities i ON i.customer_id = c.customer_id "
-                "WHERE i.channel = 'rest' AND i.external_id = :sender ORDER BY t.id"
-            ),
-            {"sender": sender},
-        )
-        return [row[0] for row in rows]
+    rows = stack.query(
+        "SELECT t.reason FROM tickets t JOIN conversations c ON c.id = t.conversation_id "
+        "JOIN channel_identities i ON i.customer_id = c.customer_id "
+        "WHERE i.channel = 'rest' AND i.external_id = :sender ORDER BY t.id",
+        sender=sender,
+    )
+    return [reason for (reason,) in rows]
