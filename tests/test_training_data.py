@@ -30,21 +30,74 @@ INVENTORY = [
     "out_of_scope",
 ]
 ANNOTATION = re.compile(r"\[([^\]]+)\]\((\w+)\)|\[([^\]]+)\]\{[^}]*\}")
+HELD_OUT = ROOT / "benchmarks" / "data" / "nlu_heldout.yml"
+
+# Near-duplicate detection: what stays of an example once the things that vary between otherwise
+# identical customer messages (case, entity values, punctuation, spacing) are taken out.
+PRODUCT = re.compile(r"\[[^\]]+\](?:\(product\)|\{[^}]*\"entity\"\s*:\s*\"product\"[^}]*\})")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+RMA = re.compile(r"\brma[\s#:-]*\d+")
+DIGITS = re.compile(r"\d+")
+PUNCTUATION = re.compile(r"[\W_]+")
+NEAR_DUPLICATE_JACCARD = 0.8
 
 
-def examples(path: Path) -> list[tuple[str, str]]:
+def strip_annotations(text: str) -> str:
+    return ANNOTATION.sub(lambda m: m.group(1) or m.group(3), text)
+
+
+def examples(path: Path, annotated: bool = False) -> list[tuple[str, str]]:
+    """(intent, text) per example: lower-cased without annotations, or as written if `annotated`."""
     found = []
     for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
         if "intent" in block:
             for line in block["examples"].splitlines():
                 if line.strip().startswith("- "):
-                    text = ANNOTATION.sub(lambda m: m.group(1) or m.group(3), line.strip()[2:])
-                    found.append((block["intent"], text.strip().lower()))
+                    text = line.strip()[2:].strip()
+                    if not annotated:
+                        text = strip_annotations(text).strip().lower()
+                    found.append((block["intent"], text))
     return found
 
 
-def training_examples() -> list[tuple[str, str]]:
-    return [e for path in sorted((ROOT / "data" / "nlu").glob("*.yml")) for e in examples(path)]
+def training_examples(annotated: bool = False) -> list[tuple[str, str]]:
+    return [e for path in sorted((ROOT / "data" / "nlu").glob("*.yml")) for e in examples(path, annotated)]
+
+
+def normalise(example: str) -> str:
+    """An annotated example with case, entity values, punctuation and spacing taken out.
+
+    Lower-cased; annotated products become PRODUCT, other annotations their text; emails become
+    EMAIL, RMA numbers RMA, digit runs 0; punctuation and whitespace collapse to single spaces.
+    """
+    text = strip_annotations(PRODUCT.sub(" PRODUCT ", example.lower()))
+    text = DIGITS.sub("0", RMA.sub(" RMA ", EMAIL.sub(" EMAIL ", text)))
+    return " ".join(PUNCTUATION.sub(" ", text).split())
+
+
+def jaccard(a: str, b: str) -> float:
+    left, right = set(a.split()), set(b.split())
+    return len(left & right) / len(left | right) if left | right else 1.0
+
+
+def similar(a: str, b: str) -> bool:
+    """Normalised examples a and b: equal, or token sets at least NEAR_DUPLICATE_JACCARD alike."""
+    return a == b or jaccard(a, b) >= NEAR_DUPLICATE_JACCARD
+
+
+def near_duplicates(
+    examples_: list[tuple[str, str]], others: list[tuple[str, str]] | None = None
+) -> list[str]:
+    """Each near-duplicate pair of annotated examples, one line apiece: examples_ against others,
+    or among examples_ themselves if others is None."""
+    left = [(intent, text, normalise(text)) for intent, text in examples_]
+    right = left if others is None else [(intent, text, normalise(text)) for intent, text in others]
+    return [
+        f"[{a_intent}] {a_text!r}  ~  [{b_intent}] {b_text!r}"
+        for i, (a_intent, a_text, a_norm) in enumerate(left)
+        for j, (b_intent, b_text, b_norm) in enumerate(right)
+        if (others is not None or j > i) and similar(a_norm, b_norm)
+    ]
 
 
 def test_rasa_data_validate_passes() -> None:
@@ -61,7 +114,22 @@ def test_every_intent_has_at_least_30_examples() -> None:
 
 
 def test_the_benchmark_set_is_never_trained_on() -> None:
-    trained = {text for _, text in training_examples()}
-    held_out = examples(ROOT / "benchmarks" / "data" / "nlu_heldout.yml")
+    held_out = examples(HELD_OUT, annotated=True)
     assert len(held_out) >= 200
-    assert [text for _, text in held_out if text in trained] == []
+    found = near_duplicates(held_out, training_examples(annotated=True))
+    assert found == [], "held-out examples near-duplicating training examples:\n" + "\n".join(found)
+    found = near_duplicates(held_out)
+    assert found == [], "held-out examples near-duplicating each other:\n" + "\n".join(found)
+
+
+def test_the_benchmark_near_duplicate_rules_catch_reworded_copies() -> None:
+    assert normalise("Where's order #[100236](order_id)??") == normalise("where's order 100240")
+    assert normalise("it's [jane.doe@example.com](email)") == normalise("It's [m.jones84@gmail.com](email)!")
+    assert normalise("any news on [RMA-20431](rma_id)?") == normalise("Any news on rma 88120")
+    assert normalise("the [lamp](product) broke") == normalise('The [mug set]{"entity": "product"} broke.')
+    assert normalise("hello, is this harbor lane support?") == "hello is this harbor lane support"
+    assert similar(normalise("when is the pickup for my return, please?"), "when is the pickup for my return")
+    assert not similar(normalise("hiya there"), normalise("hi there"))
+    assert near_duplicates([("deny", "nope, not that")], [("deny", "nope not that")]) == [
+        "[deny] 'nope, not that'  ~  [deny] 'nope not that'"
+    ]
