@@ -15,6 +15,7 @@ class ActionSettings:
     shop_database_url: str
     shop_seed_file: Path
     max_verification_attempts: int
+    shop_backend: str = "demo"
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> ActionSettings:
@@ -22,6 +23,7 @@ class ActionSettings:
             shop_database_url=environ.get("SHOP_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'shop.db'}"),
             shop_seed_file=Path(environ.get("SHOP_SEED_FILE", ROOT / "seeds" / "demo_shop.yml")),
             max_verification_attempts=int(environ.get("MAX_VERIFICATION_ATTEMPTS", "3")),
+            shop_backend=environ.get("SHOP_BACKEND", "demo"),
         )
 
 
