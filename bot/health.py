@@ -11,26 +11,41 @@ from aiohttp import web
 from bot.appkeys import DATABASE, HTTP, SETTINGS
 
 
-async def _check_http(session: aiohttp.ClientSession, url: str, timeout: float) -> dict[str, Any]:
+async def _get_json(
+    session: aiohttp.ClientSession, url: str, timeout: float
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The component's state, and its JSON body when it answered 200."""
     try:
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-            if response.status == 200:
-                return {"status": "up"}
-            return {"status": "down", "error": f"HTTP {response.status}"}
+            if response.status != 200:
+                return {"status": "down", "error": f"HTTP {response.status}"}, None
+            try:
+                body = await response.json(content_type=None)
+            except ValueError:
+                body = None
+            return {"status": "up"}, body if isinstance(body, dict) else {}
     except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-        return {"status": "down", "error": str(error) or type(error).__name__}
+        return {"status": "down", "error": str(error) or type(error).__name__}, None
 
 
 async def _check_rasa(app: web.Application) -> dict[str, Any]:
     settings = app[SETTINGS]
-    result = await _check_http(app[HTTP], f"{settings.rasa_url}/status", settings.health_timeout_seconds)
-    if result["status"] == "up":
+    result, status = await _get_json(
+        app[HTTP], f"{settings.rasa_url}/status", settings.health_timeout_seconds
+    )
+    if status is not None:
         # /status answers before a model is loaded: check that one is.
-        async with app[HTTP].get(f"{settings.rasa_url}/status") as response:
-            status = await response.json()
         if not status.get("model_file"):
             return {"status": "down", "error": "no model loaded"}
         result["model"] = status["model_file"]
+    return result
+
+
+async def _check_action_server(app: web.Application) -> dict[str, Any]:
+    settings = app[SETTINGS]
+    result, _ = await _get_json(
+        app[HTTP], f"{settings.action_server_url}/health", settings.health_timeout_seconds
+    )
     return result
 
 
@@ -44,10 +59,9 @@ async def _check_database(app: web.Application) -> dict[str, Any]:
 
 async def health(request: web.Request) -> web.Response:
     app = request.app
-    settings = app[SETTINGS]
     rasa, actions, database = await asyncio.gather(
         _check_rasa(app),
-        _check_http(app[HTTP], f"{settings.action_server_url}/health", settings.health_timeout_seconds),
+        _check_action_server(app),
         _check_database(app),
     )
     components = {"gateway": {"status": "up"}, "rasa": rasa, "action_server": actions, "database": database}

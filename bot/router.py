@@ -1,7 +1,9 @@
 """Routes each customer message: store it, ask Rasa, act on helpdesk payloads, store replies.
 
-Nothing is acknowledged before it is stored. When Rasa cannot answer, the customer gets an
-apology and the conversation gets a ticket, so no message is dropped.
+Nothing is acknowledged before it is stored. When Rasa cannot answer (or answers nothing,
+as it does when the action server is down), the customer gets an apology and the
+conversation gets a ticket, so no message is dropped. When the helpdesk database fails, the
+customer's client gets a 503 saying so: nothing is acknowledged that was not stored.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.rasa_client import RasaClient, RasaUnavailable
@@ -19,6 +22,11 @@ from handoff.db import Database
 logger = logging.getLogger(__name__)
 
 HELPDESK_KEY = "helpdesk"
+UNAVAILABLE = "assistant_unavailable"
+
+
+class HelpdeskUnavailable(Exception):
+    """The helpdesk database could not store a message or a reply."""
 
 
 @dataclass(frozen=True)
@@ -71,12 +79,16 @@ def store_outcome(
     for event in events:
         if "handoff" in event:
             details = event["handoff"]
-            ticket = conversations.open_ticket(
+            ticket, created = conversations.open_ticket(
                 session, stored.conversation_id, details.get("reason", "unknown"), details
             )
-            logger.info(
-                "Ticket %s opened for conversation %s (%s)", ticket.id, stored.conversation_id, ticket.reason
-            )
+            if created:
+                logger.info(
+                    "Ticket %s opened for conversation %s (%s)",
+                    ticket.id,
+                    stored.conversation_id,
+                    ticket.reason,
+                )
         if "unresolved" in event:
             details = event["unresolved"]
             conversations.record_unresolved(
@@ -100,16 +112,32 @@ class Router:
         self._texts = texts
 
     async def handle(self, incoming: IncomingMessage) -> list[dict[str, Any]]:
-        """Returns the replies for the customer, in Rasa's REST format."""
-        stored = await self._database.run(store_incoming, incoming)
+        """Returns the replies for the customer, in Rasa's REST format.
+
+        Raises HelpdeskUnavailable when the message or the replies could not be stored.
+        """
+        try:
+            stored = await self._database.run(store_incoming, incoming)
+        except SQLAlchemyError as error:
+            logger.error("Could not store a %s message from %s: %s", incoming.channel, incoming.sender, error)
+            raise HelpdeskUnavailable("the message could not be stored") from error
         metadata = {**incoming.metadata, "channel": incoming.channel, "customer_id": stored.customer_id}
         try:
-            replies = await self._rasa.send_message(stored.conversation_id, incoming.text, metadata)
+            replies, events = split_helpdesk_events(
+                await self._rasa.send_message(stored.conversation_id, incoming.text, metadata)
+            )
+            if not replies and not events:
+                # Rasa answers an empty list when an action fails (action server down).
+                raise RasaUnavailable("Rasa sent no reply (is the action server down?)")
         except RasaUnavailable as error:
-            logger.warning("Rasa unavailable for conversation %s: %s", stored.conversation_id, error)
-            replies = [{"text": self._texts["assistant_unavailable"]}]
-            events = [{"handoff": {"reason": "assistant_unavailable", "error": str(error)}}]
-        else:
-            replies, events = split_helpdesk_events(replies)
-        await self._database.run(store_outcome, stored, incoming, replies, events)
+            logger.warning("Assistant unavailable for conversation %s: %s", stored.conversation_id, error)
+            replies = [{"text": self._texts[UNAVAILABLE]}]
+            events = [{"handoff": {"reason": UNAVAILABLE, "error": str(error)}}]
+        try:
+            await self._database.run(store_outcome, stored, incoming, replies, events)
+        except SQLAlchemyError as error:
+            logger.error("Could not store the replies in conversation %s: %s", stored.conversation_id, error)
+            raise HelpdeskUnavailable(
+                "your message was stored but the reply could not be; please send it again"
+            ) from error
         return [{**reply, "recipient_id": incoming.sender} for reply in replies]

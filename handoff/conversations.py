@@ -102,13 +102,29 @@ def record_message(
     return int(result.inserted_primary_key[0])
 
 
+OPEN_TICKET_STATUSES = ("queued", "assigned")
+
+
 def open_ticket(
     session: Session, conversation_id: str, reason: str, details: dict[str, Any] | None = None
-) -> Ticket:
+) -> tuple[Ticket, bool]:
+    """The conversation's open ticket, opened now unless one is already waiting.
+
+    Returns the ticket and whether it was created: a customer who writes five times while
+    the assistant is down, or asks twice for a person, is one ticket in the queue.
+    """
+    waiting = session.scalars(
+        sa.select(Ticket)
+        .where(Ticket.conversation_id == conversation_id, Ticket.status.in_(OPEN_TICKET_STATUSES))
+        .order_by(Ticket.id)
+        .limit(1)
+    ).first()
+    if waiting is not None:
+        return waiting, False
     ticket = Ticket(conversation_id=conversation_id, reason=reason, details=details)
     session.add(ticket)
     session.flush()
-    return ticket
+    return ticket, True
 
 
 def record_unresolved(

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.appkeys import ROUTER, SETTINGS
 from bot.errors import json_error
-from bot.router import IncomingMessage
+from bot.router import HelpdeskUnavailable, IncomingMessage
 
 CHANNEL = "rest"
 MAX_SENDER_CHARS = 255
@@ -78,7 +78,10 @@ async def webhook(request: web.Request) -> web.Response:
         incoming = parse_body(await request.read(), request.app[SETTINGS].max_message_chars)
     except InvalidMessage as error:
         return json_error(error.status, str(error))
-    replies = await request.app[ROUTER].handle(incoming)
+    try:
+        replies = await request.app[ROUTER].handle(incoming)
+    except HelpdeskUnavailable as error:
+        return json_error(503, f"the helpdesk is unavailable: {error}")
     return web.json_response(replies)
 
 

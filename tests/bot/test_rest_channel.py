@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from aiohttp import web
 
 from bot.app import create_app
 from bot.settings import Settings
@@ -68,17 +69,59 @@ async def test_exactly_2000_characters_is_accepted(client) -> None:
 
 
 async def test_rasa_down_gets_an_apology_a_ticket_and_loses_nothing(client, database_url) -> None:
-    response = await client.post(
-        "/webhooks/rest/webhook", json={"sender": "dana", "message": "where is my order 100234?"}
-    )
-    assert response.status == 200
-    [reply] = await response.json()
-    assert reply["recipient_id"] == "dana"
-    assert "trouble" in reply["text"]
+    for text in ("where is my order 100234?", "hello? anyone?"):
+        response = await client.post("/webhooks/rest/webhook", json={"sender": "dana", "message": text})
+        assert response.status == 200
+        [reply] = await response.json()
+        assert reply["recipient_id"] == "dana"
+        assert "trouble" in reply["text"]
     messages = stored(database_url, "messages")
+    assert [m[0] for m in messages] == ["customer", "bot", "customer", "bot"]
     assert messages[0] == ("customer", "where is my order 100234?")
-    assert messages[1][0] == "bot"
+    # One waiting ticket, however often the customer writes while the assistant is down.
     assert stored(database_url, "tickets") == [("assistant_unavailable", "queued")]
+
+
+async def fake_rasa(aiohttp_server, answer):
+    """A stand-in for Rasa's REST channel that calls `answer()` for its reply."""
+
+    async def webhook(request: web.Request) -> web.Response:
+        return web.json_response(answer())
+
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", webhook)
+    return await aiohttp_server(app)
+
+
+async def test_an_empty_answer_from_rasa_gets_the_apology_and_a_ticket(
+    aiohttp_client, aiohttp_server, database_url
+) -> None:
+    # Rasa answers [] when an action fails, for example when the action server is down.
+    rasa = await fake_rasa(aiohttp_server, lambda: [])
+    settings = Settings(database_url=database_url, rasa_url=str(rasa.make_url("")).rstrip("/"))
+    client = await aiohttp_client(create_app(settings))
+    response = await client.post("/webhooks/rest/webhook", json={"sender": "eve", "message": "hi"})
+    assert response.status == 200
+    assert "trouble" in (await response.json())[0]["text"]
+    assert stored(database_url, "tickets") == [("assistant_unavailable", "queued")]
+
+
+async def test_a_database_failure_after_rasa_answered_is_a_clear_503(
+    aiohttp_client, aiohttp_server, database_url
+) -> None:
+    def break_the_database_then_answer() -> list[dict[str, str]]:
+        engine = sa.create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE messages RENAME TO messages_gone"))
+        engine.dispose()
+        return [{"recipient_id": "x", "text": "Hello!"}]
+
+    rasa = await fake_rasa(aiohttp_server, break_the_database_then_answer)
+    settings = Settings(database_url=database_url, rasa_url=str(rasa.make_url("")).rstrip("/"))
+    client = await aiohttp_client(create_app(settings))
+    response = await client.post("/webhooks/rest/webhook", json={"sender": "fay", "message": "hi"})
+    assert response.status == 503
+    assert "send it again" in (await response.json())["error"]["message"]
 
 
 async def test_health_is_503_and_names_what_is_down(client) -> None:

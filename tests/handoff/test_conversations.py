@@ -60,3 +60,13 @@ def test_transcript_keeps_order_authors_and_payloads(database: db.Database) -> N
         lines = conversations.transcript(session, conversation.id)
     assert [(m.author, m.text) for m in lines] == [("customer", "hi"), ("bot", "Hello!")]
     assert lines[1].payload == buttons
+
+
+def test_a_conversation_has_one_open_ticket_at_a_time(database: db.Database) -> None:
+    with database.sessions.begin() as session:
+        conversation = conversations.resolve_conversation(session, "rest", "gina")
+        first, created = conversations.open_ticket(session, conversation.id, "customer_request")
+        again, created_again = conversations.open_ticket(session, conversation.id, "assistant_unavailable")
+    assert created and not created_again
+    assert again.id == first.id
+    assert again.reason == "customer_request"
