@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+
+from actions.orders import reset_events
 
 HELPDESK_KEY = "helpdesk"
 
@@ -47,7 +49,8 @@ def request_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: 
         order_id=tracker.get_slot("order_id"),
         nlu=nlu_summary(tracker),
     )
-    return [SlotSet("human_offered", False)]
+    # The ticket keeps the order; the conversation forgets the unfinished form's answers.
+    return [SlotSet("human_offered", False), *reset_events()]
 
 
 class ActionRequestHuman(Action):
@@ -95,11 +98,19 @@ class ActionUnresolvedFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        # Predicted by a rule for `nlu_fallback`, or by the RulePolicy when no policy is sure
+        # what to do next (a core fallback).
+        reason = "nlu_fallback" if intent == "nlu_fallback" else "core_fallback"
         dispatcher.utter_message(response="utter_default")
-        send_to_helpdesk(dispatcher, "unresolved", reason="nlu_fallback", nlu=nlu_summary(tracker))
+        send_to_helpdesk(dispatcher, "unresolved", reason=reason, nlu=nlu_summary(tracker))
         if tracker.active_loop_name:
             return []  # inside a form the form asks its question again
         dispatcher.utter_message(response="utter_offer_human")
+        if reason == "core_fallback":
+            # Like Rasa's default fallback: forget the message the dialogue could not place,
+            # otherwise the policies face the same state again and predict this action again.
+            return [UserUtteranceReverted(), SlotSet("human_offered", True)]
         return [SlotSet("human_offered", True)]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -132,10 +132,19 @@ class OrderOwnershipValidation(FormValidationAction):
                 dispatcher.utter_message(response="utter_order_not_found", order_id=number)
             return {"order_id": None, "order_attempts": float(tries)}
         verified = tracker.get_slot("verified_email")
+        if order.owned_by(verified):
+            customer_email = verified
+        elif number in (tracker.get_slot("locked_orders") or []):
+            # Ownership of this order already failed in this conversation: no fresh tries.
+            return {"order_id": number, "order_attempts": 0.0, "ownership_failed": True}
+        else:
+            customer_email = None
         return {
             "order_id": number,
             "order_attempts": 0.0,
-            "customer_email": verified if order.owned_by(verified) else None,
+            "customer_email": customer_email,
+            # A confirmation given for another order does not carry over to this one.
+            "cancel_confirmed": None,
         }
 
     async def validate_customer_email(
@@ -151,7 +160,13 @@ class OrderOwnershipValidation(FormValidationAction):
         tries = attempts(tracker, "email_attempts") + 1
         left = get_settings().max_verification_attempts - tries
         if left <= 0:
-            return {"customer_email": None, "email_attempts": float(tries), "ownership_failed": True}
+            locked = [*(tracker.get_slot("locked_orders") or []), order.number]
+            return {
+                "customer_email": None,
+                "email_attempts": float(tries),
+                "ownership_failed": True,
+                "locked_orders": locked,
+            }
         response = "utter_email_mismatch" if email else "utter_email_malformed"
         dispatcher.utter_message(response=response, attempts_left=left)
         return {"customer_email": None, "email_attempts": float(tries)}
@@ -182,6 +197,9 @@ class ValidateCancelOrderForm(OrderOwnershipValidation):
     async def validate_cancel_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if "order_id" in tracker.slots_to_validate():
+            # "yes, and order 100238 too": the yes answered the question about the old order.
+            return {"cancel_confirmed": None}
         return {"cancel_confirmed": bool(value)}
 
     async def required_slots(
@@ -292,3 +310,17 @@ def explain_not_cancellable(dispatcher: CollectingDispatcher, order: Order) -> N
         dispatcher.utter_message(response="utter_cannot_cancel_shipped", order_id=order.number)
     else:
         dispatcher.utter_message(response="utter_cannot_cancel_delivered", order_id=order.number)
+
+
+class ActionStopOrderForm(Action):
+    """The customer dropped an order check or cancellation midway: end the form and forget
+    its order, email and attempt counters, so the next question starts afresh."""
+
+    def name(self) -> str:
+        return "action_stop_order_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_anything_else")
+        return [ActiveLoop(None), SlotSet("requested_slot", None), *reset_events()]

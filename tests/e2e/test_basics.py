@@ -69,3 +69,14 @@ def test_asking_for_a_person_opens_a_ticket_and_the_transcript_is_kept(stack: St
         )
     ]
     assert authors == ["customer", "bot", "customer", "bot"]
+
+
+def test_an_ignored_offer_of_a_person_lapses(stack: Stack) -> None:
+    sender = f"c-{uuid.uuid4().hex[:8]}"
+    assert "didn't quite understand" in texts(stack.say(sender, "blorp zzzq"))
+    assert "Harbor Lane Supply assistant" in texts(stack.say(sender, "hello"))
+    assert "anything else" in texts(stack.say(sender, "yes"))
+    assert (
+        stack.query("SELECT id FROM tickets WHERE conversation_id = :c", c=conversation_of(stack, sender))
+        == []
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from tests.stack import Stack, texts
 
@@ -107,3 +108,70 @@ def tickets_for(stack: Stack, sender: str) -> list[str]:
         sender=sender,
     )
     return [reason for (reason,) in rows]
+
+
+def test_a_stranger_cannot_start_over_on_the_same_order(stack: Stack) -> None:
+    sender = new_sender()
+    stack.say(sender, "where is my order 100234?")
+    for email in ("sam.patel@example.net", "li.wei@example.org", "guess@example.com"):
+        stack.say(sender, email)
+    assert "anything else" in texts(stack.say(sender, "no thanks"))
+    again = texts(stack.say(sender, "where is my order 100234?"))
+    assert "can't share anything" in again
+    assert "email" not in again.lower(), "no fresh tries on an order whose check already failed"
+
+
+def test_never_mind_in_the_middle_of_a_check_forgets_the_order(stack: Stack) -> None:
+    sender = new_sender()
+    assert "email" in texts(stack.say(sender, "where is my order 100234?")).lower()
+    assert "anything else" in texts(stack.say(sender, "no, never mind"))
+    assert "order number" in texts(stack.say(sender, "where is my order?")).lower()
+
+
+def test_small_talk_in_the_middle_of_a_check_returns_to_the_question(stack: Stack) -> None:
+    sender = new_sender()
+    assert "order number" in texts(stack.say(sender, "I want to check on my order")).lower()
+    replies = texts(stack.say(sender, "wait, am I talking to a bot?"))
+    assert "virtual assistant" in replies
+    assert "order number" in replies.lower()
+    assert "email" in texts(stack.say(sender, "100235")).lower()
+
+
+def copy_processing_order(stack: Stack, source: str, number: str) -> None:
+    """A second processing order of the same customer, so this test does not depend on
+    whether another test already cancelled the seed's only one."""
+    stack.say(new_sender(), f"where is my order {source}?")  # the shop seeds itself on first use
+    engine = sa.create_engine(f"sqlite:///{stack.shop_db}")
+    with engine.begin() as conn:
+        columns = [c for (_, c, *_) in conn.execute(sa.text("PRAGMA table_info(shop_orders)")) if c != "id"]
+        listed = ", ".join(columns)
+        copied = ", ".join(
+            {"number": ":number", "status": "'processing'", "cancelled_at": "NULL"}.get(c, c) for c in columns
+        )
+        conn.execute(
+            sa.text(
+                f"INSERT INTO shop_orders ({listed}) SELECT {copied} FROM shop_orders WHERE number = :source"
+            ),
+            {"number": number, "source": source},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO shop_order_items (order_id, name, category, price, quantity, personalised) "
+                "SELECT (SELECT id FROM shop_orders WHERE number = :number), "
+                "name, category, price, quantity, personalised FROM shop_order_items WHERE order_id = "
+                "(SELECT id FROM shop_orders WHERE number = :source)"
+            ),
+            {"number": number, "source": source},
+        )
+    engine.dispose()
+
+
+def test_a_yes_about_one_order_does_not_cancel_another(stack: Stack) -> None:
+    copy_processing_order(stack, "100237", "100297")
+    sender = new_sender()
+    stack.say(sender, "please cancel order 100297")
+    assert "Shall I cancel it?" in texts(stack.say(sender, "sam.patel@example.net"))
+    switched = texts(stack.say(sender, "yes, cancel order 100238 instead"))
+    assert "is cancelled" not in switched
+    assert "100238" in switched and "delivered" in switched
+    assert "being prepared" in texts(stack.say(sender, "where is order 100297?"))
