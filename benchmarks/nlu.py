@@ -117,8 +117,9 @@ def nlu_yaml(rows: list[tuple[str, str]]) -> str:
     by_intent: dict[str, list[str]] = defaultdict(list)
     for text, intent in rows:
         by_intent[intent].append(text)
+    # Rasa reads each example line as it stands (no YAML quoting): write the bare text.
     blocks = [
-        {"intent": intent, "examples": "".join(f"- {json.dumps(text)}\n" for text in texts)}
+        {"intent": intent, "examples": "".join(f"- {' '.join(text.split())}\n" for text in texts)}
         for intent, texts in sorted(by_intent.items())
     ]
     return yaml.safe_dump({"version": "3.1", "nlu": blocks}, sort_keys=False, allow_unicode=True, width=10**6)
@@ -136,25 +137,30 @@ def train(config: Path, rows: list[tuple[str, str]], workdir: Path, name: str, e
         config = workdir / f"{name}-config.yml"
         config.write_text(yaml.safe_dump(spec), encoding="utf-8")
     started = time.perf_counter()
-    subprocess.run(
-        [
-            str(Path(sys.executable).with_name("rasa")),
-            "train",
-            "nlu",
-            "--config",
-            str(config),
-            "--nlu",
-            str(data),
-            "--out",
-            str(workdir),
-            "--fixed-model-name",
-            name,
-        ],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
+    log = workdir / f"{name}.log"
+    with log.open("wb") as output:
+        finished = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("rasa")),
+                "train",
+                "nlu",
+                "--config",
+                str(config),
+                "--nlu",
+                str(data),
+                "--out",
+                str(workdir),
+                "--fixed-model-name",
+                name,
+            ],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+    if finished.returncode != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]
+        raise RuntimeError(f"rasa train nlu failed for {name}:\n" + "\n".join(tail))
     return time.perf_counter() - started
 
 

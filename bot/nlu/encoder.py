@@ -73,6 +73,11 @@ class SentenceEncoder:
         # not be faster, and serialising it keeps two threads from embedding the same text twice.
         self._lock = threading.RLock()
         self._tokenizer, self._model = _load_model(model_path())
+        import tensorflow as tf
+
+        # One traced graph for every batch shape: an eager call costs several times its arithmetic.
+        spec = tf.TensorSpec([None, None], tf.int32)
+        self._forward = tf.function(self._pooled, input_signature=[spec, spec, spec])
 
     @property
     def dimension(self) -> int:
@@ -111,14 +116,29 @@ class SentenceEncoder:
                 max_length=self.max_length,
                 return_tensors="np",
             )
-            result = self._model(dict(batch), output_hidden_states=True, training=False)
-            mask = batch["attention_mask"].astype(np.float32)[:, :, None]
-            pooled = [
-                _unit((result.hidden_states[layer].numpy() * mask).sum(axis=1) / mask.sum(axis=1))
-                for layer in self.layers
-            ]
-            out[rows] = np.concatenate(pooled, axis=1) / np.sqrt(len(self.layers))
+            out[rows] = self._forward(
+                batch["input_ids"].astype(np.int32),
+                batch["attention_mask"].astype(np.int32),
+                batch["token_type_ids"].astype(np.int32),
+            ).numpy()
         return out
+
+    def _pooled(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+        import tensorflow as tf
+
+        result = self._model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            output_hidden_states=True,
+            training=False,
+        )
+        mask = tf.cast(attention_mask, tf.float32)[:, :, None]
+        pooled = [
+            tf.math.l2_normalize(tf.reduce_sum(result.hidden_states[layer] * mask, axis=1), axis=1)
+            for layer in self.layers
+        ]
+        return tf.concat(pooled, axis=1) / np.sqrt(len(self.layers))
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -8,9 +8,9 @@ from getting a confident answer, which is what makes out-of-scope messages fall 
 threshold. With a familiarity floor, an implicit "none of these" alternative competes too,
 scored as the best intent would be if its closest example were only as similar as the
 floor: gibberish and topics far from every example then lose most of their confidence,
-without an example of every kind of out-of-scope message. The temperature is fitted on out-of-fold predictions of the training data, so
-a confidence of 0.7 means about 70% right: Rasa's FallbackClassifier threshold then means
-what it says.
+without an example of every kind of out-of-scope message. The temperature is fitted on
+out-of-fold predictions of the training data, so a confidence of 0.7 means about 70% right:
+Rasa's FallbackClassifier threshold then means what it says.
 
 Plain numpy and scikit-learn, no Rasa: `bot.nlu.intent_classifier` adapts it to Rasa, and
 the unit tests use it directly. Persisted as arrays (numpy's .npz, no pickle).
@@ -88,7 +88,8 @@ class IntentModel:
             nearest = np.maximum.reduceat(x @ self._examples.T, self._starts, axis=1)
             scores = log_probabilities + self.neighbour_weight * nearest
         if self.familiarity_floor is not None:
-            none = log_probabilities.max(axis=1, keepdims=True) + self.neighbour_weight * self.familiarity_floor
+            best = log_probabilities.max(axis=1, keepdims=True)
+            none = best + self.neighbour_weight * self.familiarity_floor
             scores = np.hstack([scores, none])
         return scores
 
