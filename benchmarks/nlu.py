@@ -286,8 +286,9 @@ def main() -> None:
                     epochs = max(10, min(epochs, args.baseline_budget // len(task.train)))
                 pipelines["rasa_default"] = (PIPELINES / "rasa_default.yml", epochs)
             results[task.name] = run_task(task, pipelines, Path(tmp))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "nlu.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+            # After every task, so an interrupted run keeps what it measured.
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            (RESULTS / "nlu.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print()
     print(report(results))
 
