@@ -50,7 +50,7 @@ def request_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: 
         nlu=nlu_summary(tracker),
     )
     # The ticket keeps the order; the conversation forgets the unfinished form's answers.
-    return [SlotSet("human_offered", False), *reset_events()]
+    return reset_events(human_offered=False)
 
 
 class ActionRequestHuman(Action):

@@ -8,10 +8,8 @@ already embedded come from the encoder's cache.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -24,8 +22,6 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from tqdm import tqdm
 
 from bot.nlu.encoder import get_encoder
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_ALIAS = "sentence_embeddings"
 
@@ -73,7 +69,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
             for message, vector in zip(batch, vectors, strict=True):
                 self.add_features_to_message(
                     sequence=None,
-                    sentence=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+                    sentence=vector.reshape(1, -1),
                     attribute=TEXT,
                     message=message,
                 )
