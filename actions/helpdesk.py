@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -105,7 +105,16 @@ class ActionUnresolvedFallback(Action):
         dispatcher.utter_message(response="utter_default")
         send_to_helpdesk(dispatcher, "unresolved", reason=reason, nlu=nlu_summary(tracker))
         if tracker.active_loop_name:
-            return []  # inside a form the form asks its question again
+            if reason == "nlu_fallback":
+                return []  # a rule runs the form next, and it asks its question again
+            # The form could not use the message and no rule places it: forget it, ask the
+            # form's question again and wait. Predicting on would face the same state and
+            # pick this action again until Rasa's circuit breaker trips, after which Rasa
+            # stops answering the conversation at all.
+            requested = tracker.get_slot("requested_slot")
+            if f"utter_ask_{requested}" in domain.get("responses", {}):
+                dispatcher.utter_message(response=f"utter_ask_{requested}")
+            return [UserUtteranceReverted(), FollowupAction("action_listen")]
         dispatcher.utter_message(response="utter_offer_human")
         if reason == "core_fallback":
             # Like Rasa's default fallback: forget the message the dialogue could not place,

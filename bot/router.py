@@ -1,17 +1,21 @@
 """Routes each customer message: store it, ask Rasa, act on helpdesk payloads, store replies.
 
-Nothing is acknowledged before it is stored. When Rasa cannot answer (or answers nothing,
-as it does when the action server is down), the customer gets an apology and the
+The sender's conversation is looked up first; the message is then written to the transcript
+while Rasa works on it, and the reply goes out only after the message and the replies are
+stored: nothing is acknowledged before it is stored. When Rasa cannot answer (or answers
+nothing, as it does when the action server is down), the customer gets an apology and the
 conversation gets a ticket, so no message is dropped. When the helpdesk database fails, the
-customer's client gets a 503 saying so: nothing is acknowledged that was not stored.
+customer's client gets a 503 saying so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -61,12 +65,30 @@ def reply_payload(reply: dict[str, Any]) -> dict[str, Any] | None:
     return extra or None
 
 
-def store_incoming(session: Session, incoming: IncomingMessage) -> StoredMessage:
-    conversation = conversations.resolve_conversation(session, incoming.channel, incoming.sender)
+def find_sender(connection: Connection, incoming: IncomingMessage) -> conversations.ConversationRef | None:
+    return conversations.find_conversation(connection, incoming.channel, incoming.sender)
+
+
+def resolve_sender(session: Session, incoming: IncomingMessage) -> conversations.ConversationRef:
+    return conversations.resolve_conversation(session, incoming.channel, incoming.sender)
+
+
+def store_incoming(
+    connection: Connection, conversation: conversations.ConversationRef, incoming: IncomingMessage
+) -> StoredMessage:
     message_id = conversations.record_message(
-        session, conversation.id, "customer", incoming.text, incoming.channel
+        connection, conversation.id, "customer", incoming.text, incoming.channel
     )
     return StoredMessage(conversation.id, conversation.customer_id, message_id)
+
+
+def store_replies(
+    db: Session | Connection, stored: StoredMessage, incoming: IncomingMessage, replies: list[dict[str, Any]]
+) -> None:
+    for reply in replies:
+        conversations.record_message(
+            db, stored.conversation_id, "bot", reply.get("text"), incoming.channel, reply_payload(reply)
+        )
 
 
 def store_outcome(
@@ -99,10 +121,7 @@ def store_outcome(
                 details.get("reason", "unknown"),
                 details,
             )
-    for reply in replies:
-        conversations.record_message(
-            session, stored.conversation_id, "bot", reply.get("text"), incoming.channel, reply_payload(reply)
-        )
+    store_replies(session, stored, incoming, replies)
 
 
 class Router:
@@ -117,27 +136,54 @@ class Router:
         Raises HelpdeskUnavailable when the message or the replies could not be stored.
         """
         try:
-            stored = await self._database.run(store_incoming, incoming)
+            conversation = await self._database.execute(find_sender, incoming)
+            if conversation is None:
+                conversation = await self._database.run(resolve_sender, incoming)
         except SQLAlchemyError as error:
             logger.error("Could not store a %s message from %s: %s", incoming.channel, incoming.sender, error)
             raise HelpdeskUnavailable("the message could not be stored") from error
-        metadata = {**incoming.metadata, "channel": incoming.channel, "customer_id": stored.customer_id}
-        try:
-            replies, events = split_helpdesk_events(
-                await self._rasa.send_message(stored.conversation_id, incoming.text, metadata)
+        # Writing the message overlaps Rasa's work on it (Rasa takes ten times longer), which
+        # keeps the transcript off the customer's wait. The Rasa task is started first.
+        metadata = {**incoming.metadata, "channel": incoming.channel, "customer_id": conversation.customer_id}
+        answer, stored = await asyncio.gather(
+            self._ask_rasa(conversation.id, incoming.text, metadata),
+            self._database.execute(store_incoming, conversation, incoming),
+            return_exceptions=True,
+        )
+        if isinstance(answer, BaseException):
+            raise answer
+        replies, events = answer
+        if isinstance(stored, BaseException):
+            if not isinstance(stored, SQLAlchemyError):
+                raise stored
+            logger.error(
+                "Could not store a %s message from %s: %s", incoming.channel, incoming.sender, stored
             )
-            if not replies and not events:
-                # Rasa answers an empty list when an action fails (action server down).
-                raise RasaUnavailable("Rasa sent no reply (is the action server down?)")
-        except RasaUnavailable as error:
-            logger.warning("Assistant unavailable for conversation %s: %s", stored.conversation_id, error)
-            replies = [{"text": self._texts[UNAVAILABLE]}]
-            events = [{"handoff": {"reason": UNAVAILABLE, "error": str(error)}}]
+            raise HelpdeskUnavailable("the message could not be stored; please send it again") from stored
         try:
-            await self._database.run(store_outcome, stored, incoming, replies, events)
+            if events:
+                await self._database.run(store_outcome, stored, incoming, replies, events)
+            else:
+                await self._database.execute(store_replies, stored, incoming, replies)
         except SQLAlchemyError as error:
             logger.error("Could not store the replies in conversation %s: %s", stored.conversation_id, error)
             raise HelpdeskUnavailable(
                 "your message was stored but the reply could not be; please send it again"
             ) from error
         return [{**reply, "recipient_id": incoming.sender} for reply in replies]
+
+    async def _ask_rasa(
+        self, conversation_id: str, text: str, metadata: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Rasa's visible replies and helpdesk events; an apology and a ticket when Rasa fails."""
+        try:
+            answer = await self._rasa.send_message(conversation_id, text, metadata)
+            replies, events = split_helpdesk_events(answer)
+            if not replies and not events:
+                # Rasa answers an empty list when an action fails (action server down).
+                raise RasaUnavailable("Rasa sent no reply (is the action server down?)")
+        except RasaUnavailable as error:
+            logger.warning("Assistant unavailable for conversation %s: %s", conversation_id, error)
+            replies = [{"text": self._texts[UNAVAILABLE]}]
+            events = [{"handoff": {"reason": UNAVAILABLE, "error": str(error)}}]
+        return replies, events

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,19 +32,28 @@ class ConversationRef(NamedTuple):
     customer_id: int
 
 
+def find_conversation(db: Session | Connection, channel: str, external_id: str) -> ConversationRef | None:
+    """The latest conversation of whoever writes as `external_id` on `channel`, if known.
+
+    One query, since every message comes through here; works on a Session or a Core
+    Connection (the gateway uses the cheaper Connection).
+    """
+    row = db.execute(_LATEST_CONVERSATION, {"channel": channel, "external_id": external_id}).first()
+    if row is None:
+        return None
+    if row.last_channel != channel:
+        db.execute(sa.update(Conversation).where(Conversation.id == row.id).values(last_channel=channel))
+    return ConversationRef(row.id, row.customer_id)
+
+
 def resolve_conversation(session: Session, channel: str, external_id: str) -> ConversationRef:
     """The conversation of whoever writes as `external_id` on `channel`; new ones are created.
 
-    One query for a known sender, since every message comes through here. Safe when two
-    first messages of the same sender race: the unique channel identity lets one insert
-    win and the other reads it.
+    Safe when two first messages of the same sender race: the unique channel identity lets
+    one insert win and the other reads it.
     """
-    row = session.execute(_LATEST_CONVERSATION, {"channel": channel, "external_id": external_id}).first()
-    if row is None:
-        return _start_conversation(session, channel, external_id)
-    if row.last_channel != channel:
-        session.execute(sa.update(Conversation).where(Conversation.id == row.id).values(last_channel=channel))
-    return ConversationRef(row.id, row.customer_id)
+    known = find_conversation(session, channel, external_id)
+    return known or _start_conversation(session, channel, external_id)
 
 
 def _start_conversation(session: Session, channel: str, external_id: str) -> ConversationRef:
@@ -79,7 +89,7 @@ def _identity(session: Session, channel: str, external_id: str) -> ChannelIdenti
 
 
 def record_message(
-    session: Session,
+    db: Session | Connection,
     conversation_id: str,
     author: str,
     text: str | None,
@@ -88,7 +98,7 @@ def record_message(
 ) -> int:
     """Stores one transcript line; returns its id. (A plain INSERT: this runs for every
     message, and the ORM's unit of work would double its cost.)"""
-    result = session.execute(
+    result = db.execute(
         _INSERT_MESSAGE,
         {
             "conversation_id": conversation_id,

@@ -175,3 +175,17 @@ def test_a_yes_about_one_order_does_not_cancel_another(stack: Stack) -> None:
     assert "is cancelled" not in switched
     assert "100238" in switched and "delivered" in switched
     assert "being prepared" in texts(stack.say(sender, "where is order 100297?"))
+
+
+def test_a_message_the_check_cannot_use_gets_its_question_again_and_the_chat_goes_on(stack: Stack) -> None:
+    # Once, a question asked while the bot waited for an email sent Rasa round its fallback
+    # until the circuit breaker tripped, and from then on Rasa answered that customer nothing.
+    sender = new_sender()
+    stack.say(sender, "where's order 100236? it's been a week")
+    stack.say(sender, "whats the status of order #100234")
+    confused = texts(stack.say(sender, "has my stuff been shipped yet or not"))
+    assert "didn't quite understand" in confused
+    assert "email address you used for order 100234" in confused
+    answer = texts(stack.say(sender, "jane.doe@example.com"))
+    assert "1Z999AA10123456784" in answer
+    assert tickets_for(stack, sender) == []
