@@ -64,7 +64,7 @@ validate: install
 	$(VENV)/bin/rasa data validate
 
 lint: install
-	$(VENV)/bin/ruff check bot actions handoff tests benchmarks
+	$(VENV)/bin/ruff check bot actions handoff embeddings tests benchmarks
 
 clean:
 	rm -rf var models .rasa

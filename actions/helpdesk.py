@@ -2,7 +2,8 @@
 
 The action server does not write to the helpdesk database. It sends the gateway a custom
 payload under the key "helpdesk" (`handoff` opens a ticket, `unresolved` logs a message
-for the trainers); the gateway stores it and never forwards it to the customer.
+for the trainers, `feedback` records whether an answer helped); the gateway stores it and
+never forwards it to the customer.
 """
 
 from __future__ import annotations
@@ -120,19 +121,4 @@ class ActionUnresolvedFallback(Action):
             # Like Rasa's default fallback: forget the message the dialogue could not place,
             # otherwise the policies face the same state again and predict this action again.
             return [UserUtteranceReverted(), SlotSet("human_offered", True)]
-        return [SlotSet("human_offered", True)]
-
-
-class ActionAnswerFaq(Action):
-    """Policy questions: until the knowledge base answers them, a person does."""
-
-    def name(self) -> str:
-        return "action_answer_faq"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_faq_not_available")
-        send_to_helpdesk(dispatcher, "unresolved", reason="kb_miss", nlu=nlu_summary(tracker))
-        dispatcher.utter_message(response="utter_offer_human")
         return [SlotSet("human_offered", True)]

@@ -24,6 +24,7 @@ RETURN_REASONS = ("doesnt_fit", "changed_mind", "defective", "damaged", "wrong_i
 ARTICLE_FIELDS = ("id", "title", "questions", "tags")
 REFUND_DESTINATIONS = ("original_payment_method", "store_credit")
 WINDOW_STARTS = ("delivery", "purchase")
+NOT_COVERED_FILE = "not_covered.yml"
 
 
 class KnowledgeBaseError(Exception):
@@ -97,6 +98,12 @@ class ReturnPolicy:
 class KnowledgeBase:
     articles: tuple[Article, ...]
     return_policy: ReturnPolicy
+    # Questions no article answers (not_covered.yml): retrieval learns to decline them.
+    not_covered: tuple[str, ...] = ()
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(article.id for article in self.articles)
 
     def article(self, article_id: str) -> Article:
         for article in self.articles:
@@ -106,14 +113,16 @@ class KnowledgeBase:
 
 
 def load_knowledge_base(folder: Path | str) -> KnowledgeBase:
-    """Load folder/articles/*.md and folder/return_policy.yml, reporting all problems together."""
+    """Load folder/articles/*.md, folder/return_policy.yml and folder/not_covered.yml (optional),
+    reporting all problems together."""
     folder = Path(folder)
     articles, article_errors = _read_articles(folder / "articles")
     policy, policy_errors = _read_return_policy(folder / "return_policy.yml")
-    errors = article_errors + policy_errors
+    not_covered, not_covered_errors = _read_not_covered(folder / NOT_COVERED_FILE)
+    errors = article_errors + policy_errors + not_covered_errors
     if errors or policy is None:
         raise KnowledgeBaseError(errors)
-    return KnowledgeBase(tuple(articles), policy)
+    return KnowledgeBase(tuple(articles), policy, tuple(not_covered))
 
 
 def load_articles(folder: Path | str) -> list[Article]:
@@ -247,6 +256,24 @@ class _Fields:
 
 
 # --- articles ----------------------------------------------------------------------------
+
+
+def _read_not_covered(path: Path) -> tuple[list[str], list[str]]:
+    if not path.exists():
+        return [], []
+    errors: list[str] = []
+    where = _display(path)
+    text = _read_text(path, errors)
+    if text is None:
+        return [], errors
+    parsed, data = _parse_yaml(text, where, 1, errors)
+    if not parsed:
+        return [], errors
+    if not isinstance(data, dict):
+        return [], [f"{where}: must be a mapping with the field 'questions'"]
+    fields = _Fields(where, "field", errors)
+    fields.unknown_keys(data, ("questions",))
+    return list(fields.strings(data, "questions", "questions")), errors
 
 
 def _read_articles(folder: Path) -> tuple[list[Article], list[str]]:

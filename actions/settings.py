@@ -16,6 +16,7 @@ class ActionSettings:
     shop_seed_file: Path
     max_verification_attempts: int
     shop_backend: str = "demo"
+    knowledge_base_dir: Path = ROOT / "knowledge_base"
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> ActionSettings:
@@ -24,6 +25,7 @@ class ActionSettings:
             shop_seed_file=Path(environ.get("SHOP_SEED_FILE", ROOT / "seeds" / "demo_shop.yml")),
             max_verification_attempts=int(environ.get("MAX_VERIFICATION_ATTEMPTS", "3")),
             shop_backend=environ.get("SHOP_BACKEND", "demo"),
+            knowledge_base_dir=Path(environ.get("KNOWLEDGE_BASE_DIR", ROOT / "knowledge_base")),
         )
 
 

@@ -1,3 +1,7 @@
-from benchmarks.foundation import main
+"""`make bench`: the foundation figures (intent accuracy, gateway latency), then the knowledge base's."""
 
-main()
+from benchmarks import foundation, kb
+
+foundation.main([])
+print()
+kb.main([])

@@ -203,13 +203,13 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--conversations", type=int, default=20)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as running:
         stack, direct = Stack(Path(workdir) / "gateway"), Stack(Path(workdir) / "direct")
         for each in (stack, direct):  # both start at once; each waits for its own health

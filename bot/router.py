@@ -111,6 +111,14 @@ def store_outcome(
                     stored.conversation_id,
                     ticket.reason,
                 )
+        if "feedback" in event:
+            details = event["feedback"]
+            if isinstance(details.get("article"), str) and isinstance(details.get("helpful"), bool):
+                conversations.record_feedback(
+                    session, stored.conversation_id, stored.message_id, details["article"], details["helpful"]
+                )
+            else:
+                logger.warning("Ignored malformed answer feedback in %s: %r", stored.conversation_id, details)
         if "unresolved" in event:
             details = event["unresolved"]
             conversations.record_unresolved(

@@ -18,7 +18,7 @@ from bot.settings import ROOT
 
 logger = logging.getLogger(__name__)
 
-MODEL_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu")
+MODEL_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu", "embeddings")
 
 
 def input_files(root: Path = ROOT) -> list[Path]:

@@ -12,7 +12,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from handoff.models import ChannelIdentity, Conversation, Customer, Message, Ticket, UnresolvedMessage, utcnow
+from handoff.models import (
+    AnswerFeedback,
+    ChannelIdentity,
+    Conversation,
+    Customer,
+    Message,
+    Ticket,
+    UnresolvedMessage,
+    utcnow,
+)
 
 # Built once: constructing a statement costs more than SQLite takes to run it, and these
 # two run for every message.
@@ -147,6 +156,17 @@ def record_unresolved(
 ) -> UnresolvedMessage:
     entry = UnresolvedMessage(
         conversation_id=conversation_id, message_id=message_id, text=text, reason=reason, details=details
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def record_feedback(
+    session: Session, conversation_id: str, message_id: int | None, article_id: str, helpful: bool
+) -> AnswerFeedback:
+    entry = AnswerFeedback(
+        conversation_id=conversation_id, message_id=message_id, article_id=article_id, helpful=helpful
     )
     session.add(entry)
     session.flush()

@@ -90,3 +90,15 @@ class UnresolvedMessage(Base):
     reason = sa.Column(sa.String(32), nullable=False)  # nlu_fallback | kb_miss | ...
     details = sa.Column(sa.JSON)
     created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class AnswerFeedback(Base):
+    """A customer's answer to "did that answer your question?" after a knowledge-base answer."""
+
+    __tablename__ = "answer_feedback"
+    id = sa.Column(sa.Integer, primary_key=True)
+    conversation_id = sa.Column(sa.ForeignKey("conversations.id"), nullable=False, index=True)
+    message_id = sa.Column(sa.ForeignKey("messages.id"))  # the customer's yes or no
+    article_id = sa.Column(sa.String(100), nullable=False, index=True)
+    helpful = sa.Column(sa.Boolean, nullable=False)
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)

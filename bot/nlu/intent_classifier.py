@@ -1,6 +1,6 @@
 """Intent classification on sentence embeddings, as a Rasa component.
 
-A thin adapter: the model itself is `bot.nlu.intent_model.IntentModel`, plain scikit-learn
+A thin adapter: the model itself is `embeddings.classifier.IntentModel`, plain scikit-learn
 with unit tests of its own. This component feeds it the sentence features of
 `SentenceEmbeddingFeaturizer`, persists it in Rasa's model storage, and sets
 `intent` and `intent_ranking` with probabilities that Rasa's FallbackClassifier (placed
@@ -24,8 +24,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.utils.tensorflow.constants import FEATURIZERS
 
-from bot.nlu.intent_model import IntentModel
 from bot.nlu.sentence_featurizer import DEFAULT_ALIAS, SentenceEmbeddingFeaturizer
+from embeddings.classifier import IntentModel
 
 logger = logging.getLogger(__name__)
 

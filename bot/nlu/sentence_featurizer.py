@@ -21,7 +21,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from tqdm import tqdm
 
-from bot.nlu.encoder import get_encoder
+from embeddings.encoder import get_encoder
 
 DEFAULT_ALIAS = "sentence_embeddings"
 

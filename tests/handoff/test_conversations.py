@@ -3,8 +3,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import sqlalchemy as sa
 
+from bot.router import IncomingMessage, resolve_sender, store_incoming, store_outcome
 from handoff import conversations, db
+from handoff.models import AnswerFeedback
 
 
 @pytest.fixture
@@ -36,16 +39,45 @@ def test_first_messages_racing_create_one_customer(database: db.Database) -> Non
     assert len(set(ids)) == 1
 
 
-async def test_units_of_work_run_off_the_event_loop_and_commit(database: db.Database) -> None:
+async def test_units_of_work_commit_before_they_return(database: db.Database) -> None:
+    # SQLite runs them on the event loop, PostgreSQL in the thread pool: both must commit.
+    assert database.on_event_loop == database_url_is_sqlite(database)
+
     def store(session: db.Session) -> str:
         conversation = conversations.resolve_conversation(session, "rest", "erin")
         conversations.record_message(session, conversation.id, "customer", "hello", "rest")
         return conversation.id
 
     conversation_id = await database.run(store)
+    known = await database.execute(conversations.find_conversation, "rest", "erin")
+    assert known is not None and known.id == conversation_id
+    await database.execute(conversations.record_message, conversation_id, "bot", "Hi!", "rest")
     await database.ping()
     with database.sessions() as session:
-        assert [m.text for m in conversations.transcript(session, conversation_id)] == ["hello"]
+        assert [m.text for m in conversations.transcript(session, conversation_id)] == ["hello", "Hi!"]
+    assert await database.execute(conversations.find_conversation, "rest", "nobody") is None
+
+
+def database_url_is_sqlite(database: db.Database) -> bool:
+    return database.engine.dialect.name == "sqlite"
+
+
+async def test_answer_feedback_is_stored_and_malformed_feedback_is_not(database: db.Database) -> None:
+    incoming = IncomingMessage(channel="rest", sender="fay", text="yes")
+    conversation = await database.run(resolve_sender, incoming)
+    stored = await database.execute(store_incoming, conversation, incoming)
+    events = [
+        {"feedback": {"article": "return-window", "helpful": True}},
+        {"feedback": {"article": None, "helpful": "very"}},
+    ]
+    await database.run(store_outcome, stored, incoming, [{"text": "Glad it helped!"}], events)
+    with database.sessions() as session:
+        rows = session.execute(
+            sa.select(AnswerFeedback.article_id, AnswerFeedback.helpful, AnswerFeedback.message_id)
+        ).all()
+        lines = conversations.transcript(session, conversation.id)
+    assert [tuple(row) for row in rows] == [("return-window", True, stored.message_id)]
+    assert [(m.author, m.text) for m in lines] == [("customer", "yes"), ("bot", "Glad it helped!")]
 
 
 def test_transcript_keeps_order_authors_and_payloads(database: db.Database) -> None:

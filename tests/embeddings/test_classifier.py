@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.nlu.intent_model import IntentModel
+from embeddings.classifier import IntentModel
 
 
 def clusters(per_intent: int = 20, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, list[str], np.ndarray]:

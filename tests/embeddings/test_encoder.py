@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.nlu.encoder import get_encoder
+from embeddings.encoder import get_encoder
 
 
 def test_paraphrases_are_closer_than_unrelated_sentences() -> None:

@@ -1,0 +1,133 @@
+"""Policy questions answered from knowledge_base/, and the customer's word on the answer.
+
+`action_answer_faq` runs for `ask_faq`, `out_of_scope` and for messages NLU was not sure
+about (`nlu_fallback`), so the knowledge base is tried before the generic fallback. It
+answers with the article's own text, offers a choice when two articles are close, or says
+plainly it is not sure, offers a person and logs the question as unresolved with the
+retrieval scores. After an answer it asks whether it helped; `action_faq_feedback` sends
+the answer (yes or no) to the helpdesk, which stores it beside the article.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import threading
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.helpdesk import nlu_summary, send_to_helpdesk
+from actions.kb import Article
+from actions.retrieval import KnowledgeService, Verdict
+from actions.settings import get_settings
+
+ARTICLE_ENTITY = "article"
+
+logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def knowledge_service() -> KnowledgeService:
+    from embeddings.encoder import get_encoder
+
+    return KnowledgeService(get_settings().knowledge_base_dir, get_encoder)
+
+
+def _warm_up() -> None:
+    try:
+        knowledge_service().index()
+    except Exception:  # logged by the service; the first question will report it again
+        logger.exception("The knowledge base could not be loaded at start-up")
+
+
+if "rasa_sdk.endpoint" in sys.modules:
+    # Inside the action server: load the model and index the articles now, in the
+    # background, rather than make the first customer with a question wait ~10 s.
+    threading.Thread(target=_warm_up, name="knowledge-base-warm-up", daemon=True).start()
+
+
+def choice_payload(article_id: str) -> str:
+    return f"/ask_faq{json.dumps({ARTICLE_ENTITY: article_id})}"
+
+
+def answer_events(article: Article) -> list[EventType]:
+    return [
+        SlotSet("faq_article", article.id),
+        SlotSet("faq_feedback_asked", True),
+        SlotSet("human_offered", False),
+    ]
+
+
+class ActionAnswerFaq(Action):
+    def name(self) -> str:
+        return "action_answer_faq"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        index = knowledge_service().index()
+        chosen = next(tracker.get_latest_entity_values(ARTICLE_ENTITY), None)
+        if chosen is not None and chosen in index.knowledge_base.ids:
+            return self._answer(dispatcher, index.knowledge_base.article(chosen))
+
+        message = tracker.latest_message or {}
+        verdict = index.decide(message.get("text") or "")
+        if verdict.kind == "answer" and verdict.best is not None:
+            return self._answer(dispatcher, index.knowledge_base.article(verdict.best.article_id))
+        if verdict.kind == "choose":
+            buttons = [
+                {"title": match.title, "payload": choice_payload(match.article_id)}
+                for match in verdict.matches[:2]
+            ]
+            buttons.append({"title": "Neither: talk to a person", "payload": "/request_human"})
+            dispatcher.utter_message(response="utter_faq_which_one", buttons=buttons)
+            return [SlotSet("faq_feedback_asked", False), SlotSet("human_offered", False)]
+        return self._decline(dispatcher, tracker, verdict)
+
+    @staticmethod
+    def _answer(dispatcher: CollectingDispatcher, article: Article) -> list[EventType]:
+        dispatcher.utter_message(text=article.body)
+        dispatcher.utter_message(response="utter_faq_was_it_helpful")
+        return answer_events(article)
+
+    @staticmethod
+    def _decline(dispatcher: CollectingDispatcher, tracker: Tracker, verdict: Verdict) -> list[EventType]:
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if intent == "nlu_fallback":
+            dispatcher.utter_message(response="utter_default")
+            reason = "nlu_fallback"
+        else:
+            dispatcher.utter_message(response="utter_faq_not_sure")
+            reason = "kb_miss"
+        send_to_helpdesk(
+            dispatcher, "unresolved", reason=reason, nlu=nlu_summary(tracker), kb=verdict.details()
+        )
+        dispatcher.utter_message(response="utter_offer_human")
+        return [SlotSet("faq_feedback_asked", False), SlotSet("human_offered", True)]
+
+
+class ActionFaqFeedback(Action):
+    """ "Was this helpful?" answered: stored for the shop; a "no" gets the offer of a person."""
+
+    def name(self) -> str:
+        return "action_faq_feedback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        helpful = ((tracker.latest_message or {}).get("intent") or {}).get("name") == "affirm"
+        details: dict[str, Any] = {"article": tracker.get_slot("faq_article"), "helpful": helpful}
+        send_to_helpdesk(dispatcher, "feedback", **details)
+        events: list[EventType] = [SlotSet("faq_feedback_asked", False)]
+        if helpful:
+            dispatcher.utter_message(response="utter_faq_glad")
+            return [*events, SlotSet("human_offered", False)]
+        dispatcher.utter_message(response="utter_faq_sorry")
+        dispatcher.utter_message(response="utter_offer_human")
+        return [*events, SlotSet("human_offered", True)]
