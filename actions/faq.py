@@ -99,12 +99,11 @@ class ActionAnswerFaq(Action):
     @staticmethod
     def _decline(dispatcher: CollectingDispatcher, tracker: Tracker, verdict: Verdict) -> list[EventType]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        if intent == "nlu_fallback":
-            dispatcher.utter_message(response="utter_default")
-            reason = "nlu_fallback"
-        else:
-            dispatcher.utter_message(response="utter_faq_not_sure")
-            reason = "kb_miss"
+        reason, response = {
+            "nlu_fallback": ("nlu_fallback", "utter_default"),
+            "out_of_scope": ("out_of_scope", "utter_out_of_scope"),
+        }.get(intent or "", ("kb_miss", "utter_faq_not_sure"))
+        dispatcher.utter_message(response=response)
         send_to_helpdesk(
             dispatcher, "unresolved", reason=reason, nlu=nlu_summary(tracker), kb=verdict.details()
         )
