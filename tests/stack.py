@@ -8,6 +8,7 @@ the tail of those logs.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -51,6 +52,8 @@ class Stack:
         self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
         self.helpdesk_db = workdir / "helpdesk.db"
         self.shop_db = workdir / "shop.db"
+        # A copy, so a test can edit the knowledge base the running action server answers from.
+        self.knowledge_base = workdir / "knowledge_base"
         self._extra_env = env or {}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -61,6 +64,7 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             "DATABASE_URL": f"sqlite:///{self.helpdesk_db}",
             "SHOP_DATABASE_URL": f"sqlite:///{self.shop_db}",
+            "KNOWLEDGE_BASE_DIR": str(self.knowledge_base),
             "RASA_URL": self.rasa_url,
             "ACTION_SERVER_URL": self.actions_url,
             "GATEWAY_HOST": "127.0.0.1",
@@ -108,6 +112,8 @@ class Stack:
         }
 
     def start(self, only: tuple[str, ...] | None = None) -> None:
+        if not self.knowledge_base.exists():
+            shutil.copytree(ROOT / "knowledge_base", self.knowledge_base)
         env = self._env()
         for name, command in self.commands().items():
             if only is not None and name not in only:

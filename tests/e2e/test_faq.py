@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -78,3 +79,24 @@ def test_a_choice_button_answers_with_the_article_it_names(stack: Stack) -> None
     sender = new_sender()
     reply = texts(stack.say(sender, '/ask_faq{"article": "gift-cards"}'))
     assert "never expire" in reply
+
+
+def test_an_edited_article_changes_the_answer_without_retraining(stack: Stack) -> None:
+    article = stack.knowledge_base / "articles" / "payment-methods.md"
+    original = article.read_text(encoding="utf-8")
+    assert "PayPal" in original
+    try:
+        article.write_text(original.replace("PayPal", "PayPal, Bitcoin"), encoding="utf-8")
+        deadline = time.monotonic() + 90
+        answer = ""
+        while "Bitcoin" not in answer and time.monotonic() < deadline:
+            time.sleep(2)
+            answer = texts(stack.say(new_sender(), "which payment methods do you take?"))
+        assert "Bitcoin" in answer
+
+        broken = original.replace("title:", "titel:")
+        article.write_text(broken, encoding="utf-8")
+        time.sleep(5)  # two checks of the folder: the edit is refused
+        assert "Bitcoin" in texts(stack.say(new_sender(), "which payment methods do you take?"))
+    finally:
+        article.write_text(original, encoding="utf-8")
