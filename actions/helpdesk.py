@@ -41,14 +41,19 @@ def send_to_helpdesk(dispatcher: CollectingDispatcher, event: str, **details: An
     dispatcher.utter_message(json_message={HELPDESK_KEY: {event: details}})
 
 
-def request_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> list[EventType]:
+def request_handoff(
+    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, details: dict[str, Any] | None = None
+) -> list[EventType]:
     dispatcher.utter_message(response="utter_handoff")
     send_to_helpdesk(
         dispatcher,
         "handoff",
-        reason=reason,
-        order_id=tracker.get_slot("order_id"),
-        nlu=nlu_summary(tracker),
+        **{
+            "order_id": tracker.get_slot("order_id"),
+            "nlu": nlu_summary(tracker),
+            **(details or {}),
+            "reason": reason,
+        },
     )
     # The ticket keeps the order; the conversation forgets the unfinished form's answers.
     return reset_events(human_offered=False)
@@ -63,9 +68,11 @@ class ActionRequestHuman(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        from actions.escalation import escalation_details  # it imports this module
+
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = "customer_request" if intent == "request_human" else "offer_accepted"
-        return request_handoff(dispatcher, tracker, reason)
+        return request_handoff(dispatcher, tracker, reason, await escalation_details(tracker, reason))
 
 
 class ActionOfferHuman(Action):

@@ -37,6 +37,7 @@ class Order:
     delivered_at: dt.datetime | None = None
     cancelled_at: dt.datetime | None = None
     expected_delivery: tuple[dt.date, dt.date] | None = None
+    customer_vip: bool = False  # served first within their priority tier
 
     @property
     def total(self) -> Decimal:

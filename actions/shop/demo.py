@@ -136,6 +136,7 @@ def _order_from_row(row: OrderRow) -> Order:
         delivered_at=_utc(row.delivered_at),
         cancelled_at=_utc(row.cancelled_at),
         expected_delivery=expected,
+        customer_vip=bool(row.customer.vip),
     )
 
 

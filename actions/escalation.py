@@ -1,0 +1,213 @@
+"""Frustration across a conversation, when the bot hands over on its own, and with what priority.
+
+`action_assess_frustration` runs after every customer message (it is the custom mapping of
+the `frustration` slot, so Rasa's slot extraction calls it before the policies decide). It
+folds the message's score from the NLU pipeline (`FrustrationDetector`) into the
+conversation's score with decay, adds dialogue signals (the same request again, a long
+session) and sets `escalate` when the score reaches the threshold or the bot failed to
+understand several messages in a row. A rule then runs `action_escalate`, whatever the
+customer said. A problem report with a high impact (a safety issue, or a costly order
+with items missing or damaged) is escalated by the same action.
+
+Priority is urgency x impact into P1-P4 (actions/escalation.yml); VIP customers are
+marked so the queue serves them first within their tier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.helpdesk import nlu_summary, send_to_helpdesk
+from actions.orders import owned_order, reset_events
+from actions.shop.base import Order
+
+CONFIG_FILE = Path(__file__).resolve().parent / "escalation.yml"
+DEFAULT_THRESHOLD = 0.5
+# Requests whose repetition means the first answer did not help.
+REQUESTS = {
+    "order_status", "cancel_order", "request_return", "return_status", "refund_status",
+    "ask_faq", "report_problem",
+}  # fmt: skip
+ESCALATION_SLOTS = ("frustration", "frustration_cues", "escalate", "escalation_reason")
+
+
+@functools.lru_cache(maxsize=1)
+def config() -> dict[str, Any]:
+    return yaml.safe_load(CONFIG_FILE.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    score: float
+    cues: list[str]
+    reason: str | None  # why to escalate now, if at all
+
+
+def user_turns(tracker: Tracker) -> list[dict[str, Any]]:
+    """The session's customer messages (parse data), oldest first."""
+    turns = []
+    for event in tracker.events:
+        if event.get("event") == "session_started":
+            turns = []
+        elif event.get("event") == "user":
+            turns.append({**(event.get("parse_data") or {}), "timestamp": event.get("timestamp")})
+    return turns
+
+
+def assess(tracker: Tracker, now: float | None = None) -> Assessment:
+    settings = config()["conversation"]
+    message = tracker.latest_message or {}
+    frustration = message.get("frustration") or {}
+    threshold = float(frustration.get("threshold", DEFAULT_THRESHOLD))
+    cues = list(frustration.get("cues") or [])
+    previous = float(tracker.get_slot("frustration") or 0.0)
+    score = 1 - (1 - settings["decay"] * previous) * (1 - float(frustration.get("score", 0.0)))
+
+    turns = user_turns(tracker)
+    intents = [(turn.get("intent") or {}).get("name") for turn in turns]
+    if len(intents) >= 2 and intents[-1] == intents[-2] and intents[-1] in REQUESTS:
+        score += settings["asked_again"]
+        cues.append("asked again")
+    started = next((turn["timestamp"] for turn in turns if turn.get("timestamp")), None)
+    now = now if now is not None else dt.datetime.now(dt.timezone.utc).timestamp()
+    if started is not None and now - started > 60 * settings["long_conversation_minutes"]:
+        score += settings["long_conversation"]
+        cues.append("long conversation")
+    score = min(1.0, score)
+
+    streak = 0
+    for intent in reversed(intents):
+        if intent != "nlu_fallback":
+            break
+        streak += 1
+    reason = None
+    if streak >= settings["fallbacks_to_escalate"]:
+        reason = "repeated_fallback"
+    elif score >= threshold:
+        reason = "frustration"
+    return Assessment(round(score, 3), cues, reason)
+
+
+class ActionAssessFrustration(Action):
+    def name(self) -> str:
+        return "action_assess_frustration"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        result = assess(tracker)
+        return [
+            SlotSet("frustration", result.score),
+            SlotSet("frustration_cues", result.cues),
+            SlotSet("escalate", result.reason is not None),
+            SlotSet("escalation_reason", result.reason),
+        ]
+
+
+def _level(value: float) -> str:
+    levels = config()["levels"]
+    return "high" if value >= levels["high"] else "medium" if value >= levels["medium"] else "low"
+
+
+def problem_kind(tracker: Tracker) -> str | None:
+    message = tracker.latest_message or {}
+    if (message.get("intent") or {}).get("name") != "report_problem":
+        return None
+    text = (message.get("text") or "").lower()
+    if any(re.search(rf"\b{re.escape(word)}\b", text) for word in config()["safety_words"]):
+        return "safety"
+    reasons = [e.get("value") for e in message.get("entities") or [] if e.get("entity") == "return_reason"]
+    known = config()["problems"]
+    return next((reason for reason in reasons if reason in known), "other")
+
+
+def impact(order: Order | None, problem: str | None) -> float:
+    settings = config()
+    value = min(1.0, float(order.total / Decimal(settings["order_value_cap"]))) if order else 0.0
+    weight = settings["problems"].get(problem, 0.0) if problem else 0.0
+    return settings["impact"]["order_value"] * value + settings["impact"]["problem"] * weight
+
+
+def priority(tracker: Tracker, order: Order | None, problem: str | None) -> dict[str, Any]:
+    settings = config()
+    cues = tracker.get_slot("frustration_cues") or []
+    urgency = settings["urgency"]["frustration"] * float(tracker.get_slot("frustration") or 0.0)
+    if "urgency" in cues:
+        urgency += settings["urgency"]["time_sensitive"]
+    hit = impact(order, problem)
+    rows = {"high": 0, "medium": 1, "low": 2}
+    tier = settings["matrix"][_level(urgency)][rows[_level(hit)]]
+    return {
+        "priority": tier,
+        "urgency": round(urgency, 3),
+        "impact": round(hit, 3),
+        "vip": bool(order and order.customer_vip),
+    }
+
+
+async def escalation_details(tracker: Tracker, reason: str) -> dict[str, Any]:
+    order = await owned_order(tracker)
+    problem = problem_kind(tracker)
+    return {
+        "reason": reason,
+        **priority(tracker, order, problem),
+        "frustration": tracker.get_slot("frustration"),
+        "cues": tracker.get_slot("frustration_cues") or [],
+        "problem": problem,
+        "order_id": order.number if order else tracker.get_slot("order_id"),
+        "nlu": nlu_summary(tracker),
+    }
+
+
+class ActionEscalate(Action):
+    """The bot hands over on its own: an apology, a person promised, a prioritised ticket."""
+
+    def name(self) -> str:
+        return "action_escalate"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        reason = tracker.get_slot("escalation_reason") or "high_impact"
+        details = await escalation_details(tracker, reason)
+        dispatcher.utter_message(response="utter_escalate")
+        send_to_helpdesk(dispatcher, "handoff", **details)
+        return [
+            *reset_events(human_offered=False),
+            SlotSet("escalate", False),
+            SlotSet("escalation_reason", None),
+            SlotSet("frustration", 0.0),
+        ]
+
+
+class ActionReportProblem(Action):
+    """A problem report: straight to a person when its impact is high, else the usual offer."""
+
+    def name(self) -> str:
+        return "action_report_problem"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        order = await owned_order(tracker)
+        problem = problem_kind(tracker)
+        if impact(order, problem) >= config()["escalate_problems_at_impact"]:
+            details = await escalation_details(tracker, "high_impact")
+            dispatcher.utter_message(response="utter_escalate")
+            send_to_helpdesk(dispatcher, "handoff", **details)
+            return [*reset_events(human_offered=False), SlotSet("frustration", 0.0)]
+        dispatcher.utter_message(response="utter_returns_need_agent")
+        dispatcher.utter_message(response="utter_offer_human")
+        return [SlotSet("human_offered", True)]

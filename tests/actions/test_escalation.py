@@ -1,0 +1,83 @@
+"""Conversation frustration and priority, on trackers as Rasa sends them to the action server."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+
+from actions.escalation import assess, impact, priority, problem_kind
+from actions.shop.base import Order, OrderItem
+
+T0 = 1_800_000_000.0
+
+
+def user(
+    text: str, intent: str, score: float, at: float, cues: list[str] | None = None, **extra: Any
+) -> dict:
+    parse = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": extra.get("entities", []),
+        "frustration": {"score": score, "threshold": 0.5, "cues": cues or []},
+    }
+    return {"event": "user", "text": text, "parse_data": parse, "timestamp": at}
+
+
+def tracker(events: list[dict], slots: dict | None = None) -> Tracker:
+    latest = events[-1]["parse_data"]
+    return Tracker("c1", slots or {}, latest, events, False, None, {}, "action_listen")
+
+
+def test_one_mildly_annoyed_message_does_not_escalate_but_a_second_does() -> None:
+    first = [user("still waiting on my refund", "refund_status", 0.4, T0)]
+    result = assess(tracker(first), now=T0)
+    assert result.reason is None and result.score == pytest.approx(0.4)
+    second = [*first, user("hello?? anyone??", "nlu_fallback", 0.45, T0 + 30)]
+    result = assess(tracker(second, {"frustration": 0.4}), now=T0 + 30)
+    assert result.reason == "frustration"  # 1 - (1 - 0.2) * (1 - 0.45) = 0.56
+
+
+def test_asking_the_same_thing_again_and_a_long_session_add_up() -> None:
+    events = [
+        user("where is order 100234", "order_status", 0.1, T0),
+        user("where is my order 100234", "order_status", 0.1, T0 + 25 * 60),
+    ]
+    result = assess(tracker(events, {"frustration": 0.1}), now=T0 + 25 * 60)
+    assert {"asked again", "long conversation"} <= set(result.cues)
+    assert result.score == pytest.approx(1 - 0.95 * 0.9 + 0.25, abs=0.01)
+
+
+def test_two_messages_not_understood_in_a_row_escalate() -> None:
+    events = [user("blorp", "nlu_fallback", 0.1, T0), user("zzzq", "nlu_fallback", 0.1, T0 + 5)]
+    assert assess(tracker(events), now=T0 + 5).reason == "repeated_fallback"
+
+
+def order(total: str, vip: bool = False) -> Order:
+    import datetime as dt
+
+    item = OrderItem("stand mixer", "kitchen", Decimal(total))
+    placed = dt.datetime(2026, 11, 1)
+    return Order("100239", "li.wei@example.org", "delivered", placed, (item,), "standard", customer_vip=vip)
+
+
+def test_priority_is_urgency_times_impact_and_marks_vip() -> None:
+    calm = tracker([user("the mixer is broken", "report_problem", 0.1, T0)], {"frustration": 0.1})
+    furious = tracker(
+        [user("FIX IT TODAY", "report_problem", 0.9, T0, ["urgency"])],
+        {"frustration": 0.9, "frustration_cues": ["urgency"]},
+    )
+    assert priority(calm, None, None)["priority"] == "P4"
+    assert priority(furious, order("400.00", vip=True), "missing") == {
+        "priority": "P1", "urgency": 0.93, "impact": 0.9, "vip": True,
+    }  # fmt: skip
+    assert priority(furious, None, None)["priority"] == "P2"  # furious, nothing at stake yet
+
+
+def test_safety_problems_have_high_impact() -> None:
+    report = tracker([user("my kettle sparked and started to smoke", "report_problem", 0.3, T0)])
+    assert problem_kind(report) == "safety"
+    assert impact(None, "safety") >= 0.5
+    assert impact(order("20.00"), "damaged") < 0.5

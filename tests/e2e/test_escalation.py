@@ -1,0 +1,75 @@
+"""Frustration through the real stack: scored by the NLU pipeline, escalated by the dialogue."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import requests
+
+from tests.stack import Stack, texts
+
+pytestmark = pytest.mark.e2e
+
+
+def new_sender() -> str:
+    return f"upset-{uuid.uuid4().hex[:8]}"
+
+
+def tickets(stack: Stack, sender: str) -> list[tuple[str, dict]]:
+    rows = stack.query(
+        "SELECT t.reason, t.details FROM tickets t JOIN conversations c ON c.id = t.conversation_id "
+        "JOIN channel_identities i ON i.customer_id = c.customer_id "
+        "WHERE i.channel = 'rest' AND i.external_id = :sender ORDER BY t.id",
+        sender=sender,
+    )
+    return [(reason, json.loads(details)) for reason, details in rows]
+
+
+def test_the_parse_result_carries_a_frustration_score(stack: Stack) -> None:
+    parsed = requests.post(
+        f"{stack.rasa_url}/model/parse", json={"text": "still NOTHING?? this is ridiculous"}, timeout=30
+    ).json()
+    frustration = parsed["frustration"]
+    assert frustration["score"] >= frustration["threshold"] == 0.5
+    assert {"repetition", "exasperation"} <= set(frustration["cues"])
+
+
+def test_a_furious_customer_is_handed_over_without_asking(stack: Stack) -> None:
+    sender = new_sender()
+    reply = texts(
+        stack.say(
+            sender,
+            "This is the THIRD time I'm writing about my order and NOBODY answers!!! "
+            "Absolutely useless, I'll dispute the charge with my bank",
+        )
+    )
+    assert "handing you to a person" in reply
+    [(reason, details)] = tickets(stack, sender)
+    assert reason == "frustration"
+    assert details["priority"] in ("P1", "P2") and details["frustration"] >= 0.5
+    assert {"repetition", "threat"} <= set(details["cues"])
+
+
+def test_a_calm_problem_report_is_not_escalated(stack: Stack) -> None:
+    sender = new_sender()
+    reply = texts(stack.say(sender, "the lid of the jar was cracked, could I get another one?"))
+    assert "handing you to a person" not in reply
+    assert "connect you with a person" in reply  # offered, not imposed
+    assert tickets(stack, sender) == []
+
+
+def test_two_messages_not_understood_in_a_row_bring_a_person(stack: Stack) -> None:
+    sender = new_sender()
+    assert "didn't quite understand" in texts(stack.say(sender, "blorp zzzq"))
+    assert "handing you to a person" in texts(stack.say(sender, "vrrm qxx plonk"))
+    assert [reason for reason, _ in tickets(stack, sender)] == ["repeated_fallback"]
+
+
+def test_a_safety_problem_goes_straight_to_a_person(stack: Stack) -> None:
+    sender = new_sender()
+    reply = texts(stack.say(sender, "my new kettle sparked and started smoking when I switched it on"))
+    assert "handing you to a person" in reply
+    [(reason, details)] = tickets(stack, sender)
+    assert reason == "high_impact" and details["problem"] == "safety"
