@@ -124,14 +124,22 @@ def record_message(
 OPEN_TICKET_STATUSES = ("queued", "assigned")
 
 
+PRIORITIES = ("P1", "P2", "P3", "P4")
+DEFAULT_PRIORITY = "P3"  # a ticket whose opener gave none, such as the assistant being down
+
+
 def open_ticket(
     session: Session, conversation_id: str, reason: str, details: dict[str, Any] | None = None
 ) -> tuple[Ticket, bool]:
     """The conversation's open ticket, opened now unless one is already waiting.
 
     Returns the ticket and whether it was created: a customer who writes five times while
-    the assistant is down, or asks twice for a person, is one ticket in the queue.
+    the assistant is down, or asks twice for a person, is one ticket in the queue. A later,
+    more urgent escalation raises the waiting ticket's priority.
     """
+    details = details or {}
+    priority = details.get("priority") if details.get("priority") in PRIORITIES else DEFAULT_PRIORITY
+    vip = details.get("vip") is True
     waiting = session.scalars(
         sa.select(Ticket)
         .where(Ticket.conversation_id == conversation_id, Ticket.status.in_(OPEN_TICKET_STATUSES))
@@ -139,11 +147,27 @@ def open_ticket(
         .limit(1)
     ).first()
     if waiting is not None:
+        if waiting.priority is None or priority < waiting.priority:
+            waiting.priority = priority
+        waiting.vip = bool(waiting.vip) or vip
         return waiting, False
-    ticket = Ticket(conversation_id=conversation_id, reason=reason, details=details)
+    ticket = Ticket(
+        conversation_id=conversation_id, reason=reason, details=details, priority=priority, vip=vip
+    )
     session.add(ticket)
     session.flush()
     return ticket, True
+
+
+def waiting_tickets(session: Session) -> list[Ticket]:
+    """The queue: by priority tier, VIP customers first within a tier, then oldest first."""
+    return list(
+        session.scalars(
+            sa.select(Ticket)
+            .where(Ticket.status.in_(OPEN_TICKET_STATUSES))
+            .order_by(Ticket.priority, Ticket.vip.desc(), Ticket.created_at, Ticket.id)
+        )
+    )
 
 
 def record_unresolved(

@@ -74,7 +74,8 @@ class Ticket(Base):
     conversation_id = sa.Column(sa.ForeignKey("conversations.id"), nullable=False, index=True)
     reason = sa.Column(sa.String(64), nullable=False)
     status = sa.Column(sa.String(16), nullable=False, default="queued")
-    priority = sa.Column(sa.String(4))
+    priority = sa.Column(sa.String(4))  # P1 (first) to P4, from the escalation's urgency x impact
+    vip = sa.Column(sa.Boolean, nullable=False, default=False)  # first within its priority tier
     details = sa.Column(sa.JSON)
     created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
 

@@ -50,6 +50,12 @@ def test_a_furious_customer_is_handed_over_without_asking(stack: Stack) -> None:
     assert reason == "frustration"
     assert details["priority"] in ("P1", "P2") and details["frustration"] >= 0.5
     assert {"repetition", "threat"} <= set(details["cues"])
+    [(queued_priority,)] = stack.query(
+        "SELECT t.priority FROM tickets t JOIN conversations c ON c.id = t.conversation_id "
+        "JOIN channel_identities i ON i.customer_id = c.customer_id WHERE i.external_id = :sender",
+        sender=sender,
+    )
+    assert queued_priority == details["priority"]
 
 
 def test_a_calm_problem_report_is_not_escalated(stack: Stack) -> None:

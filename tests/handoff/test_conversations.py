@@ -102,3 +102,24 @@ def test_a_conversation_has_one_open_ticket_at_a_time(database: db.Database) -> 
     assert created and not created_again
     assert again.id == first.id
     assert again.reason == "customer_request"
+
+
+def test_the_queue_serves_the_most_urgent_tier_first_and_vips_first_within_it(database: db.Database) -> None:
+    with database.sessions.begin() as session:
+        opened = {}
+        for sender, details in (
+            ("p3-early", {"priority": "P3"}),
+            ("p2", {"priority": "P2"}),
+            ("p3-vip", {"priority": "P3", "vip": True}),
+            ("outage", {}),  # no priority given: P3
+            ("p1", {"priority": "P1"}),
+        ):
+            conversation = conversations.resolve_conversation(session, "rest", sender)
+            opened[sender] = conversations.open_ticket(session, conversation.id, "frustration", details)[0].id
+        # A more urgent escalation of a waiting conversation raises its ticket.
+        raised = conversations.resolve_conversation(session, "rest", "p3-early")
+        conversations.open_ticket(session, raised.id, "frustration", {"priority": "P1"})
+    with database.sessions() as session:
+        queue = [ticket.id for ticket in conversations.waiting_tickets(session)]
+    names = {ticket_id: sender for sender, ticket_id in opened.items()}
+    assert [names[i] for i in queue] == ["p3-early", "p1", "p2", "p3-vip", "outage"]
