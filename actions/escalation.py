@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -55,15 +55,36 @@ class Assessment:
     reason: str | None  # why to escalate now, if at all
 
 
+HANDOFF_ACTIONS = {"action_escalate", "action_request_human", "action_report_problem"}
+
+
 def user_turns(tracker: Tracker) -> list[dict[str, Any]]:
-    """The session's customer messages (parse data), oldest first."""
+    """The customer's messages (parse data) since the session started or the conversation
+    was last handed to a person, oldest first."""
     turns = []
     for event in tracker.events:
-        if event.get("event") == "session_started":
+        if event.get("event") == "session_started" or (
+            event.get("event") == "action" and event.get("name") in HANDOFF_ACTIONS
+        ):
             turns = []
         elif event.get("event") == "user":
             turns.append({**(event.get("parse_data") or {}), "timestamp": event.get("timestamp")})
     return turns
+
+
+def _words(text: str | None) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", (text or "").lower()))
+
+
+def asked_again(previous: dict[str, Any], latest: dict[str, Any]) -> bool:
+    """The same request in about the same words: not a button, not a new question."""
+    intent = (latest.get("intent") or {}).get("name")
+    if intent not in REQUESTS or (previous.get("intent") or {}).get("name") != intent:
+        return False
+    before, now = _words(previous.get("text")), _words(latest.get("text"))
+    if str(latest.get("text") or "").startswith("/") or not before or not now:
+        return False
+    return len(before & now) / len(before | now) >= 0.4
 
 
 def assess(tracker: Tracker, now: float | None = None) -> Assessment:
@@ -77,7 +98,7 @@ def assess(tracker: Tracker, now: float | None = None) -> Assessment:
 
     turns = user_turns(tracker)
     intents = [(turn.get("intent") or {}).get("name") for turn in turns]
-    if len(intents) >= 2 and intents[-1] == intents[-2] and intents[-1] in REQUESTS:
+    if len(turns) >= 2 and asked_again(turns[-2], turns[-1]):
         score += settings["asked_again"]
         cues.append("asked again")
     started = next((turn["timestamp"] for turn in turns if turn.get("timestamp")), None)
@@ -108,12 +129,23 @@ class ActionAssessFrustration(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         result = assess(tracker)
-        return [
+        if tracker.get_slot("handed_over"):
+            # A person has been asked for: the scores go on the ticket's transcript, but the
+            # bot does not announce the handoff again.
+            return [SlotSet("frustration", result.score), SlotSet("frustration_cues", result.cues)]
+        # Once due, an escalation waits (say, for a form to take its answer) until it happens.
+        pending = tracker.get_slot("escalation_reason") if tracker.get_slot("escalate") else None
+        reason = result.reason or pending
+        events = [
             SlotSet("frustration", result.score),
             SlotSet("frustration_cues", result.cues),
-            SlotSet("escalate", result.reason is not None),
-            SlotSet("escalation_reason", result.reason),
+            SlotSet("escalate", reason is not None),
+            SlotSet("escalation_reason", reason),
         ]
+        if reason is not None:
+            # An open question (a person offered, "did that help?") must not take the turn.
+            events += [SlotSet("human_offered", False), SlotSet("faq_feedback_asked", False)]
+        return events
 
 
 def _level(value: float) -> str:
@@ -160,15 +192,27 @@ def priority(tracker: Tracker, order: Order | None, problem: str | None) -> dict
 async def escalation_details(tracker: Tracker, reason: str) -> dict[str, Any]:
     order = await owned_order(tracker)
     problem = problem_kind(tracker)
+    ranked = priority(tracker, order, problem)
+    if reason in ("customer_request", "offer_accepted") and ranked["priority"] == "P4":
+        ranked["priority"] = "P3"  # someone who asked for a person waits no longer than an outage
     return {
         "reason": reason,
-        **priority(tracker, order, problem),
+        **ranked,
         "frustration": tracker.get_slot("frustration"),
         "cues": tracker.get_slot("frustration_cues") or [],
         "problem": problem,
         "order_id": order.number if order else tracker.get_slot("order_id"),
         "nlu": nlu_summary(tracker),
     }
+
+
+def handed_over_events() -> list[EventType]:
+    return [
+        SlotSet("handed_over", True),
+        SlotSet("escalate", False),
+        SlotSet("escalation_reason", None),
+        SlotSet("frustration", 0.0),
+    ]
 
 
 class ActionEscalate(Action):
@@ -185,10 +229,9 @@ class ActionEscalate(Action):
         dispatcher.utter_message(response="utter_escalate")
         send_to_helpdesk(dispatcher, "handoff", **details)
         return [
+            ActiveLoop(None),  # an unfinished order check or cancellation ends here
             *reset_events(human_offered=False),
-            SlotSet("escalate", False),
-            SlotSet("escalation_reason", None),
-            SlotSet("frustration", 0.0),
+            *handed_over_events(),
         ]
 
 
@@ -207,7 +250,7 @@ class ActionReportProblem(Action):
             details = await escalation_details(tracker, "high_impact")
             dispatcher.utter_message(response="utter_escalate")
             send_to_helpdesk(dispatcher, "handoff", **details)
-            return [*reset_events(human_offered=False), SlotSet("frustration", 0.0)]
+            return [*reset_events(human_offered=False), *handed_over_events()]
         dispatcher.utter_message(response="utter_returns_need_agent")
         dispatcher.utter_message(response="utter_offer_human")
         return [SlotSet("human_offered", True)]

@@ -10,6 +10,7 @@ the answer (yes or no) to the helpdesk, which stores it beside the article.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -71,13 +72,15 @@ class ActionAnswerFaq(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        index = knowledge_service().index()
+        # Off the event loop: the first load (about 20 s) or embedding a question must not
+        # hold up the action server's other requests, such as every message's frustration check.
+        index = await asyncio.to_thread(knowledge_service().index)
         chosen = next(tracker.get_latest_entity_values(ARTICLE_ENTITY), None)
         if chosen is not None and chosen in index.knowledge_base.ids:
             return self._answer(dispatcher, index.knowledge_base.article(chosen))
 
         message = tracker.latest_message or {}
-        verdict = index.decide(message.get("text") or "")
+        verdict = await asyncio.to_thread(index.decide, message.get("text") or "")
         if verdict.kind == "answer" and verdict.best is not None:
             return self._answer(dispatcher, index.knowledge_base.article(verdict.best.article_id))
         if verdict.kind == "choose":

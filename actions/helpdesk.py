@@ -72,7 +72,8 @@ class ActionRequestHuman(Action):
 
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason = "customer_request" if intent == "request_human" else "offer_accepted"
-        return request_handoff(dispatcher, tracker, reason, await escalation_details(tracker, reason))
+        events = request_handoff(dispatcher, tracker, reason, await escalation_details(tracker, reason))
+        return [*events, SlotSet("handed_over", True)]
 
 
 class ActionOfferHuman(Action):

@@ -145,9 +145,13 @@ class ArticleIndex:
 def folder_signature(folder: Path) -> str:
     """Changes whenever a file under `folder` is added, removed, renamed or edited."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(folder)}\0{stat.st_mtime_ns}\0{stat.st_size}\0".encode())
+    for path in sorted(folder.rglob("*")):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue  # an editor's temporary file, gone since the listing
+        if path.is_file():
+            digest.update(f"{path.relative_to(folder)}\0{stat.st_mtime_ns}\0{stat.st_size}\0".encode())
     return digest.hexdigest()
 
 

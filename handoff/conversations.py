@@ -148,7 +148,8 @@ def open_ticket(
     ).first()
     if waiting is not None:
         if waiting.priority is None or priority < waiting.priority:
-            waiting.priority = priority
+            # The agent sees why it became more urgent.
+            waiting.priority, waiting.reason, waiting.details = priority, reason, details
         waiting.vip = bool(waiting.vip) or vip
         return waiting, False
     ticket = Ticket(

@@ -81,3 +81,46 @@ def test_safety_problems_have_high_impact() -> None:
     assert problem_kind(report) == "safety"
     assert impact(None, "safety") >= 0.5
     assert impact(order("20.00"), "damaged") < 0.5
+
+
+def test_a_handoff_starts_the_count_again() -> None:
+    events = [
+        user("blorp", "nlu_fallback", 0.1, T0),
+        user("zzzq", "nlu_fallback", 0.1, T0 + 5),
+        {"event": "action", "name": "action_escalate"},
+        user("qqq", "nlu_fallback", 0.1, T0 + 10),
+    ]
+    assert assess(tracker(events), now=T0 + 10).reason is None
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "again"),
+    [
+        ("where is my order 100234", "where is my order 100234??", True),
+        ("do you ship to canada?", "what does shipping cost?", False),  # a new question
+        ("do you ship to canada?", '/ask_faq{"article": "international-shipping"}', False),  # a button
+    ],
+)
+def test_asked_again_means_the_same_request_in_about_the_same_words(
+    first: str, second: str, again: bool
+) -> None:
+    intent = "order_status" if "order" in first else "ask_faq"
+    events = [user(first, intent, 0.1, T0), user(second, intent, 0.1, T0 + 5)]
+    assert ("asked again" in assess(tracker(events), now=T0 + 5).cues) is again
+
+
+async def test_an_escalation_waits_until_it_happens_and_is_not_announced_twice() -> None:
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.escalation import ActionAssessFrustration
+
+    calm = [user("ok", "affirm", 0.05, T0)]
+    pending = {"frustration": 0.0, "escalate": True, "escalation_reason": "frustration"}
+    events = await ActionAssessFrustration().run(CollectingDispatcher(), tracker(calm, pending), {})
+    slots = {e["name"]: e["value"] for e in events}
+    assert slots["escalate"] is True and slots["escalation_reason"] == "frustration"
+
+    angry = [user("THIS IS USELESS", "out_of_scope", 0.9, T0)]
+    handed_over = tracker(angry, {"handed_over": True})
+    events = await ActionAssessFrustration().run(CollectingDispatcher(), handed_over, {})
+    assert "escalate" not in {e["name"] for e in events}

@@ -79,3 +79,15 @@ def test_a_safety_problem_goes_straight_to_a_person(stack: Stack) -> None:
     assert "handing you to a person" in reply
     [(reason, details)] = tickets(stack, sender)
     assert reason == "high_impact" and details["problem"] == "safety"
+
+
+def test_frustration_in_the_middle_of_an_order_check_ends_it_and_brings_a_person(stack: Stack) -> None:
+    sender = new_sender()
+    assert "email" in texts(stack.say(sender, "where is my order 100234?")).lower()
+    reply = texts(stack.say(sender, "this is RIDICULOUS, I have asked THREE times already, useless!!!"))
+    assert "handing you to a person" in reply
+    assert "email" not in reply.lower()  # the check does not carry on after the handoff
+    assert [reason for reason, _ in tickets(stack, sender)] == ["frustration"]
+    again = texts(stack.say(sender, "WHERE IS IT, this is a joke!!!"))
+    assert "handing you to a person" not in again  # said once, not at every message
+    assert len(tickets(stack, sender)) == 1

@@ -123,3 +123,29 @@ def test_the_queue_serves_the_most_urgent_tier_first_and_vips_first_within_it(da
         queue = [ticket.id for ticket in conversations.waiting_tickets(session)]
     names = {ticket_id: sender for sender, ticket_id in opened.items()}
     assert [names[i] for i in queue] == ["p3-early", "p1", "p2", "p3-vip", "outage"]
+
+
+def test_tickets_from_before_priorities_get_the_default_tier(database_url: str) -> None:
+    db.migrate(database_url, "0002")
+    engine = sa.create_engine(database_url, future=True)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO customers (created_at) VALUES (CURRENT_TIMESTAMP)"))
+        customer = connection.execute(sa.text("SELECT max(id) FROM customers")).scalar()
+        connection.execute(
+            sa.text(
+                "INSERT INTO conversations (id, customer_id, mode, last_channel, created_at) "
+                "VALUES ('old', :c, 'bot', 'rest', CURRENT_TIMESTAMP)"
+            ),
+            {"c": customer},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO tickets (conversation_id, reason, status, created_at) "
+                "VALUES ('old', 'customer_request', 'queued', CURRENT_TIMESTAMP)"
+            )
+        )
+    db.migrate(database_url)
+    with engine.connect() as connection:
+        row = connection.execute(sa.text("SELECT priority, vip FROM tickets")).one()
+    engine.dispose()
+    assert (row.priority, bool(row.vip)) == ("P3", False)

@@ -1,4 +1,4 @@
-"""ticket vip flag
+"""ticket vip flag; tickets opened before priorities get the default P3
 
 Revision ID: 0003
 Revises: 0002
@@ -19,6 +19,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("vip", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # NULL would sort first on SQLite and last on PostgreSQL; the queue must not depend on that.
+    op.execute("UPDATE tickets SET priority = 'P3' WHERE priority IS NULL")
 
 
 def downgrade() -> None:
