@@ -10,8 +10,6 @@ VADER's compound score as the one with the best F1 there.
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from benchmarks.cli import run_benchmark
 from bot.nlu.frustration import TRAINING_FILE, CueFinder, FrustrationDetector, FrustrationModel, training_set
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = ROOT / "benchmarks" / "data" / "frustration.yml"
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def prf(gold: list[bool], predicted: list[bool]) -> dict[str, float]:
@@ -96,18 +94,14 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    run_benchmark(
+        "frustration",
+        __doc__ or "",
+        run,
+        report,
+        lambda miss: f"{str(miss['frustrated']):>5} {miss['score']:.2f} {miss['text']}",
+        argv,
     )
-    parser.add_argument("--show-misses", action="store_true", help="list the messages it got wrong")
-    args = parser.parse_args(argv)
-    results = run()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "frustration.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(report(results))
-    if args.show_misses:
-        for miss in results["misses"]:
-            print(f"  {str(miss['frustrated']):>5} {miss['score']:.2f} {miss['text']}")
 
 
 if __name__ == "__main__":

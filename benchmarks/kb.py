@@ -14,8 +14,6 @@ them; `none` marks questions the shop's policies do not answer.
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import time
 from pathlib import Path
@@ -27,11 +25,11 @@ from rank_bm25 import BM25Okapi
 
 from actions.kb import KnowledgeBase, load_knowledge_base
 from actions.retrieval import ArticleIndex
+from benchmarks.cli import run_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "benchmarks" / "data" / "kb_questions.yml"
 KNOWLEDGE_BASE = ROOT / "knowledge_base"
-RESULTS = ROOT / "benchmarks" / "results"
 NONE = "none"
 
 
@@ -142,18 +140,14 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    run_benchmark(
+        "kb",
+        __doc__ or "",
+        run,
+        report,
+        lambda miss: f"{miss['gold']:>24} <- {miss['verdict']:7} {miss['got'] or '':24} {miss['text']}",
+        argv,
     )
-    parser.add_argument("--show-misses", action="store_true", help="list the questions it got wrong")
-    args = parser.parse_args(argv)
-    results = run()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "kb.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(report(results))
-    if args.show_misses:
-        for miss in results["misses"]:
-            print(f"  {miss['gold']:>24} <- {miss['verdict']:7} {miss['got'] or '':24} {miss['text']}")
 
 
 if __name__ == "__main__":
