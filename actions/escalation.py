@@ -1,4 +1,4 @@
-"""Frustration across a conversation, when the bot hands over on its own, and with what priority.
+"""Handing a conversation to a person: when asked, when the bot decides to, and with what priority.
 
 `action_assess_frustration` runs after every customer message (it is the custom mapping of
 the `frustration` slot, so Rasa's slot extraction calls it before the policies decide). It
@@ -9,8 +9,10 @@ understand several messages in a row. A rule then runs `action_escalate`, whatev
 customer said. A problem report with a high impact (a safety issue, or a costly order
 with items missing or damaged) is escalated by the same action.
 
-Priority is urgency x impact into P1-P4 (actions/escalation.yml); VIP customers are
-marked so the queue serves them first within their tier.
+Every handoff (`hand_over`) says so, sends the gateway a ticket with its priority, and
+forgets the unfinished form. Priority is urgency x impact into P1-P4
+(actions/escalation.yml); VIP customers are marked so the queue serves them first within
+their tier.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.helpdesk import nlu_summary, send_to_helpdesk
+from actions.helpdesk import intent_of, nlu_summary, send_to_helpdesk
 from actions.orders import owned_order, reset_events
 from actions.shop.base import Order
 
@@ -40,7 +42,6 @@ REQUESTS = {
     "order_status", "cancel_order", "request_return", "return_status", "refund_status",
     "ask_faq", "report_problem",
 }  # fmt: skip
-ESCALATION_SLOTS = ("frustration", "frustration_cues", "escalate", "escalation_reason")
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,8 +79,8 @@ def _words(text: str | None) -> set[str]:
 
 def asked_again(previous: dict[str, Any], latest: dict[str, Any]) -> bool:
     """The same request in about the same words: not a button, not a new question."""
-    intent = (latest.get("intent") or {}).get("name")
-    if intent not in REQUESTS or (previous.get("intent") or {}).get("name") != intent:
+    intent = intent_of(latest)
+    if intent not in REQUESTS or intent_of(previous) != intent:
         return False
     before, now = _words(previous.get("text")), _words(latest.get("text"))
     if str(latest.get("text") or "").startswith("/") or not before or not now:
@@ -97,7 +98,7 @@ def assess(tracker: Tracker, now: float | None = None) -> Assessment:
     score = 1 - (1 - settings["decay"] * previous) * (1 - float(frustration.get("score", 0.0)))
 
     turns = user_turns(tracker)
-    intents = [(turn.get("intent") or {}).get("name") for turn in turns]
+    intents = [intent_of(turn) for turn in turns]
     if len(turns) >= 2 and asked_again(turns[-2], turns[-1]):
         score += settings["asked_again"]
         cues.append("asked again")
@@ -155,7 +156,7 @@ def _level(value: float) -> str:
 
 def problem_kind(tracker: Tracker) -> str | None:
     message = tracker.latest_message or {}
-    if (message.get("intent") or {}).get("name") != "report_problem":
+    if intent_of(message) != "report_problem":
         return None
     text = (message.get("text") or "").lower()
     if any(re.search(rf"\b{re.escape(word)}\b", text) for word in config()["safety_words"]):
@@ -189,9 +190,10 @@ def priority(tracker: Tracker, order: Order | None, problem: str | None) -> dict
     }
 
 
-async def escalation_details(tracker: Tracker, reason: str) -> dict[str, Any]:
-    order = await owned_order(tracker)
-    problem = problem_kind(tracker)
+def escalation_details(
+    tracker: Tracker, reason: str, order: Order | None, problem: str | None
+) -> dict[str, Any]:
+    """What the ticket carries; `order` is the conversation's proven order, if any."""
     ranked = priority(tracker, order, problem)
     if reason in ("customer_request", "offer_accepted") and ranked["priority"] == "P4":
         ranked["priority"] = "P3"  # someone who asked for a person waits no longer than an outage
@@ -206,13 +208,34 @@ async def escalation_details(tracker: Tracker, reason: str) -> dict[str, Any]:
     }
 
 
-def handed_over_events() -> list[EventType]:
+def hand_over(dispatcher: CollectingDispatcher, response: str, details: dict[str, Any]) -> list[EventType]:
+    """Says a person takes over, opens the ticket, and leaves the bot nothing to announce again."""
+    dispatcher.utter_message(response=response)
+    send_to_helpdesk(dispatcher, "handoff", **details)
+    # The ticket keeps the order; the conversation forgets the unfinished form's answers.
     return [
+        *reset_events(human_offered=False),
         SlotSet("handed_over", True),
         SlotSet("escalate", False),
         SlotSet("escalation_reason", None),
         SlotSet("frustration", 0.0),
     ]
+
+
+class ActionRequestHuman(Action):
+    """Opens a ticket: asked for directly, or a human offer accepted."""
+
+    def name(self) -> str:
+        return "action_request_human"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        reason = (
+            "customer_request" if intent_of(tracker.latest_message) == "request_human" else "offer_accepted"
+        )
+        details = escalation_details(tracker, reason, await owned_order(tracker), problem_kind(tracker))
+        return hand_over(dispatcher, "utter_handoff", details)
 
 
 class ActionEscalate(Action):
@@ -225,14 +248,9 @@ class ActionEscalate(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         reason = tracker.get_slot("escalation_reason") or "high_impact"
-        details = await escalation_details(tracker, reason)
-        dispatcher.utter_message(response="utter_escalate")
-        send_to_helpdesk(dispatcher, "handoff", **details)
-        return [
-            ActiveLoop(None),  # an unfinished order check or cancellation ends here
-            *reset_events(human_offered=False),
-            *handed_over_events(),
-        ]
+        details = escalation_details(tracker, reason, await owned_order(tracker), problem_kind(tracker))
+        # An unfinished order check or cancellation ends here.
+        return [ActiveLoop(None), *hand_over(dispatcher, "utter_escalate", details)]
 
 
 class ActionReportProblem(Action):
@@ -247,10 +265,8 @@ class ActionReportProblem(Action):
         order = await owned_order(tracker)
         problem = problem_kind(tracker)
         if impact(order, problem) >= config()["escalate_problems_at_impact"]:
-            details = await escalation_details(tracker, "high_impact")
-            dispatcher.utter_message(response="utter_escalate")
-            send_to_helpdesk(dispatcher, "handoff", **details)
-            return [*reset_events(human_offered=False), *handed_over_events()]
+            details = escalation_details(tracker, "high_impact", order, problem)
+            return hand_over(dispatcher, "utter_escalate", details)
         dispatcher.utter_message(response="utter_returns_need_agent")
         dispatcher.utter_message(response="utter_offer_human")
         return [SlotSet("human_offered", True)]

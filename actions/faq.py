@@ -23,7 +23,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.helpdesk import nlu_summary, send_to_helpdesk
+from actions.helpdesk import intent_of, nlu_summary, send_to_helpdesk
 from actions.kb import Article
 from actions.retrieval import KnowledgeService, Verdict
 from actions.settings import get_settings
@@ -101,7 +101,7 @@ class ActionAnswerFaq(Action):
 
     @staticmethod
     def _decline(dispatcher: CollectingDispatcher, tracker: Tracker, verdict: Verdict) -> list[EventType]:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        intent = intent_of(tracker.latest_message)
         reason, response = {
             "nlu_fallback": ("nlu_fallback", "utter_default"),
             "out_of_scope": ("out_of_scope", "utter_out_of_scope"),
@@ -123,7 +123,7 @@ class ActionFaqFeedback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        helpful = ((tracker.latest_message or {}).get("intent") or {}).get("name") == "affirm"
+        helpful = intent_of(tracker.latest_message) == "affirm"
         details: dict[str, Any] = {"article": tracker.get_slot("faq_article"), "helpful": helpful}
         send_to_helpdesk(dispatcher, "feedback", **details)
         events: list[EventType] = [SlotSet("faq_feedback_asked", False)]

@@ -1,9 +1,9 @@
-"""Escalation, fallback and the unresolved log: what the gateway must act on.
+"""Fallback, the offer of a person, and the payloads the gateway must act on.
 
 The action server does not write to the helpdesk database. It sends the gateway a custom
-payload under the key "helpdesk" (`handoff` opens a ticket, `unresolved` logs a message
-for the trainers, `feedback` records whether an answer helped); the gateway stores it and
-never forwards it to the customer.
+payload under the key "helpdesk" (`handoff` opens a ticket: see actions/escalation.py;
+`unresolved` logs a message for the trainers; `feedback` records whether an answer helped);
+the gateway stores it and never forwards it to the customer.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceRev
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.orders import reset_events
-
 HELPDESK_KEY = "helpdesk"
+
+
+def intent_of(parse_data: dict[str, Any] | None) -> str | None:
+    """The intent name in a message's parse data (the latest message, or a past one's)."""
+    return ((parse_data or {}).get("intent") or {}).get("name")
 
 
 def nlu_summary(tracker: Tracker) -> dict[str, Any]:
@@ -25,7 +28,7 @@ def nlu_summary(tracker: Tracker) -> dict[str, Any]:
     message = tracker.latest_message or {}
     return {
         "text": message.get("text"),
-        "intent": (message.get("intent") or {}).get("name"),
+        "intent": intent_of(message),
         "confidence": (message.get("intent") or {}).get("confidence"),
         "intent_ranking": [
             {"name": item.get("name"), "confidence": item.get("confidence")}
@@ -39,41 +42,6 @@ def nlu_summary(tracker: Tracker) -> dict[str, Any]:
 
 def send_to_helpdesk(dispatcher: CollectingDispatcher, event: str, **details: Any) -> None:
     dispatcher.utter_message(json_message={HELPDESK_KEY: {event: details}})
-
-
-def request_handoff(
-    dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, details: dict[str, Any] | None = None
-) -> list[EventType]:
-    dispatcher.utter_message(response="utter_handoff")
-    send_to_helpdesk(
-        dispatcher,
-        "handoff",
-        **{
-            "order_id": tracker.get_slot("order_id"),
-            "nlu": nlu_summary(tracker),
-            **(details or {}),
-            "reason": reason,
-        },
-    )
-    # The ticket keeps the order; the conversation forgets the unfinished form's answers.
-    return reset_events(human_offered=False)
-
-
-class ActionRequestHuman(Action):
-    """Opens a ticket: asked for directly, or a human offer accepted."""
-
-    def name(self) -> str:
-        return "action_request_human"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        from actions.escalation import escalation_details  # it imports this module
-
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        reason = "customer_request" if intent == "request_human" else "offer_accepted"
-        events = request_handoff(dispatcher, tracker, reason, await escalation_details(tracker, reason))
-        return [*events, SlotSet("handed_over", True)]
 
 
 class ActionOfferHuman(Action):
@@ -107,7 +75,7 @@ class ActionUnresolvedFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        intent = intent_of(tracker.latest_message)
         # Predicted by a rule for `nlu_fallback`, or by the RulePolicy when no policy is sure
         # what to do next (a core fallback).
         reason = "nlu_fallback" if intent == "nlu_fallback" else "core_fallback"

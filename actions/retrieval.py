@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -159,7 +159,6 @@ def folder_signature(folder: Path) -> str:
 class _Loaded:
     signature: str
     index: ArticleIndex
-    loaded_at: float = field(default_factory=time.time)
 
 
 class KnowledgeService:
@@ -197,7 +196,9 @@ class KnowledgeService:
         if self._loaded is None:
             with self._build_lock:
                 if self._loaded is None:
-                    self._build(folder_signature(self.folder))
+                    signature = folder_signature(self.folder)
+                    if signature != self._failed_signature:  # the same broken files fail again
+                        self._build(signature)
             if self._loaded is None:
                 assert self.last_error is not None
                 raise self.last_error

@@ -43,7 +43,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from spacy.matcher import PhraseMatcher
 
-from bot.nlu.sentence_featurizer import DEFAULT_ALIAS, SentenceEmbeddingFeaturizer
+from bot.nlu.sentence_featurizer import DEFAULT_ALIAS, SentenceEmbeddingFeaturizer, sentence_embedding
 
 logger = logging.getLogger(__name__)
 
@@ -251,11 +251,10 @@ class FrustrationDetector(GraphComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT)
-            _, sentence = message.get_dense_features(TEXT, [self._config["featurizer"]])
-            if not self._trained or not text or sentence is None:
+            embedding = sentence_embedding(message, [self._config["featurizer"]])
+            if not self._trained or not text or embedding is None:
                 continue
-            embedding = np.asarray(sentence.features, dtype=np.float32).reshape(1, -1)
-            [result] = self._model.predict(embedding, [text])
+            [result] = self._model.predict(embedding.reshape(1, -1), [text])
             threshold = self._config["threshold"]
             summary = {"score": round(result.score, 3), "threshold": threshold, "cues": result.cues}
             message.set(FRUSTRATION, summary, add_to_output=True)

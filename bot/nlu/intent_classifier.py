@@ -19,12 +19,12 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers import LABEL_RANKING_LENGTH
 from rasa.nlu.classifiers.classifier import IntentClassifier
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.utils.tensorflow.constants import FEATURIZERS
 
-from bot.nlu.sentence_featurizer import DEFAULT_ALIAS, SentenceEmbeddingFeaturizer
+from bot.nlu.sentence_featurizer import DEFAULT_ALIAS, SentenceEmbeddingFeaturizer, sentence_embedding
 from embeddings.classifier import IntentModel
 
 logger = logging.getLogger(__name__)
@@ -76,8 +76,7 @@ class EmbeddingIntentClassifier(GraphComponent, IntentClassifier):
         return cls(config, model_storage, resource)
 
     def _embedding(self, message: Message) -> np.ndarray | None:
-        _, sentence = message.get_dense_features(TEXT, self._config[FEATURIZERS])
-        return None if sentence is None else np.asarray(sentence.features, dtype=np.float32).reshape(-1)
+        return sentence_embedding(message, self._config[FEATURIZERS])
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -24,6 +25,12 @@ from tqdm import tqdm
 from embeddings.encoder import get_encoder
 
 DEFAULT_ALIAS = "sentence_embeddings"
+
+
+def sentence_embedding(message: Message, featurizers: list[str]) -> np.ndarray | None:
+    """The message's sentence vector from these featurizers (aliases), if it has one."""
+    _, sentence = message.get_dense_features(TEXT, featurizers)
+    return None if sentence is None else np.asarray(sentence.features, dtype=np.float32).reshape(-1)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)

@@ -124,3 +124,17 @@ async def test_an_escalation_waits_until_it_happens_and_is_not_announced_twice()
     handed_over = tracker(angry, {"handed_over": True})
     events = await ActionAssessFrustration().run(CollectingDispatcher(), handed_over, {})
     assert "escalate" not in {e["name"] for e in events}
+
+
+async def test_asking_for_a_person_settles_a_pending_escalation_too() -> None:
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.escalation import ActionRequestHuman
+
+    asked = tracker([user("a person please", "request_human", 0.2, T0)], {"escalate": True})
+    dispatcher = CollectingDispatcher()
+    events = await ActionRequestHuman().run(dispatcher, asked, {})
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["handed_over"] is True and slots["escalate"] is False  # not announced again later
+    [handoff] = [m["custom"]["helpdesk"]["handoff"] for m in dispatcher.messages if m.get("custom")]
+    assert handoff["reason"] == "customer_request" and handoff["priority"] == "P3"
