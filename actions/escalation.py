@@ -251,22 +251,3 @@ class ActionEscalate(Action):
         details = escalation_details(tracker, reason, await owned_order(tracker), problem_kind(tracker))
         # An unfinished order check or cancellation ends here.
         return [ActiveLoop(None), *hand_over(dispatcher, "utter_escalate", details)]
-
-
-class ActionReportProblem(Action):
-    """A problem report: straight to a person when its impact is high, else the usual offer."""
-
-    def name(self) -> str:
-        return "action_report_problem"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        order = await owned_order(tracker)
-        problem = problem_kind(tracker)
-        if impact(order, problem) >= config()["escalate_problems_at_impact"]:
-            details = escalation_details(tracker, "high_impact", order, problem)
-            return hand_over(dispatcher, "utter_escalate", details)
-        dispatcher.utter_message(response="utter_returns_need_agent")
-        dispatcher.utter_message(response="utter_offer_human")
-        return [SlotSet("human_offered", True)]

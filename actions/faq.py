@@ -76,13 +76,16 @@ class ActionAnswerFaq(Action):
         # hold up the action server's other requests, such as every message's frustration check.
         index = await asyncio.to_thread(knowledge_service().index)
         chosen = next(tracker.get_latest_entity_values(ARTICLE_ENTITY), None)
+        # In the middle of a form the answer is a digression: the form's question comes
+        # next, so neither "did that help?" nor an offer of a person is put in between.
+        in_form = bool((tracker.active_loop or {}).get("name"))
         if chosen is not None and chosen in index.knowledge_base.ids:
-            return self._answer(dispatcher, index.knowledge_base.article(chosen))
+            return self._answer(dispatcher, index.knowledge_base.article(chosen), in_form)
 
         message = tracker.latest_message or {}
         verdict = await asyncio.to_thread(index.decide, message.get("text") or "")
         if verdict.kind == "answer" and verdict.best is not None:
-            return self._answer(dispatcher, index.knowledge_base.article(verdict.best.article_id))
+            return self._answer(dispatcher, index.knowledge_base.article(verdict.best.article_id), in_form)
         if verdict.kind == "choose":
             buttons = [
                 {"title": match.title, "payload": choice_payload(match.article_id)}
@@ -91,16 +94,20 @@ class ActionAnswerFaq(Action):
             buttons.append({"title": "Neither: talk to a person", "payload": "/request_human"})
             dispatcher.utter_message(response="utter_faq_which_one", buttons=buttons)
             return [SlotSet("faq_feedback_asked", False), SlotSet("human_offered", False)]
-        return self._decline(dispatcher, tracker, verdict)
+        return self._decline(dispatcher, tracker, verdict, in_form)
 
     @staticmethod
-    def _answer(dispatcher: CollectingDispatcher, article: Article) -> list[EventType]:
+    def _answer(dispatcher: CollectingDispatcher, article: Article, in_form: bool) -> list[EventType]:
         dispatcher.utter_message(text=article.body)
+        if in_form:
+            return [SlotSet("faq_article", article.id)]
         dispatcher.utter_message(response="utter_faq_was_it_helpful")
         return answer_events(article)
 
     @staticmethod
-    def _decline(dispatcher: CollectingDispatcher, tracker: Tracker, verdict: Verdict) -> list[EventType]:
+    def _decline(
+        dispatcher: CollectingDispatcher, tracker: Tracker, verdict: Verdict, in_form: bool
+    ) -> list[EventType]:
         intent = intent_of(tracker.latest_message)
         reason, response = {
             "nlu_fallback": ("nlu_fallback", "utter_default"),
@@ -110,6 +117,8 @@ class ActionAnswerFaq(Action):
         send_to_helpdesk(
             dispatcher, "unresolved", reason=reason, nlu=nlu_summary(tracker), kb=verdict.details()
         )
+        if in_form:
+            return [SlotSet("faq_feedback_asked", False)]
         dispatcher.utter_message(response="utter_offer_human")
         return [SlotSet("faq_feedback_asked", False), SlotSet("human_offered", True)]
 

@@ -20,7 +20,15 @@ from typing import Any
 import yaml
 
 # The return reasons the returns form collects; a policy must price each one.
-RETURN_REASONS = ("doesnt_fit", "changed_mind", "defective", "damaged", "wrong_item", "other")
+RETURN_REASONS = (
+    "doesnt_fit",
+    "changed_mind",
+    "defective",
+    "damaged",
+    "wrong_item",
+    "missing",
+    "other",
+)
 ARTICLE_FIELDS = ("id", "title", "questions", "tags")
 REFUND_DESTINATIONS = ("original_payment_method", "store_credit")
 WINDOW_STARTS = ("delivery", "purchase")
@@ -75,16 +83,21 @@ class ReturnPolicy:
     window_days: int
     window_days_by_category: Mapping[str, int]
     window_starts: str
-    window_explanation: str  # may contain {days}
+    window_explanation: str  # may contain {days} and {last_day}
+    warranty_months_by_category: Mapping[str, int]
+    warranty_explanation: str  # may contain {months} and {last_day}
     non_returnable_categories: Mapping[str, str]  # category -> explanation
     non_returnable_flags: Mapping[str, str]  # item flag -> explanation
     condition: ConditionRule
     fees_by_reason: Mapping[str, Decimal]
     free_pickup: bool
+    pickup_after_business_days: int
     refund: RefundRule
     exchange: ExchangeRule
     problem_report_hours: int
-    problem_report_explanation: str  # may contain {hours}
+    problem_report_explanation: str  # may contain {hours} and {delivered}
+    problem_high_value: Decimal
+    problem_high_value_explanation: str  # may contain {item} and {price}
     path: Path
 
     def window_for(self, category: str) -> int:
@@ -347,14 +360,19 @@ POLICY_FIELDS = (
     "window_days_by_category",
     "window_starts",
     "window_explanation",
+    "warranty_months_by_category",
+    "warranty_explanation",
     "non_returnable",
     "condition",
     "fees_by_reason",
     "free_pickup",
+    "pickup_after_business_days",
     "refund",
     "exchange",
     "problem_report_hours",
     "problem_report_explanation",
+    "problem_high_value",
+    "problem_high_value_explanation",
 )
 
 
@@ -377,6 +395,10 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
     if not isinstance(by_category, dict):
         fields.error("window_days_by_category", "must be a mapping of category to days")
         by_category = {}
+    warranties = data.get("warranty_months_by_category", {})
+    if not isinstance(warranties, dict):
+        fields.error("warranty_months_by_category", "must be a mapping of category to months")
+        warranties = {}
 
     non_returnable = fields.mapping(data, "non_returnable", "non_returnable", ("categories", "flags"))
     condition = fields.mapping(
@@ -406,7 +428,18 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
             }
         ),
         window_starts=fields.choice(data, "window_starts", "window_starts", WINDOW_STARTS),
-        window_explanation=fields.text(data, "window_explanation", "window_explanation", ("days",)),
+        window_explanation=fields.text(
+            data, "window_explanation", "window_explanation", ("days", "last_day")
+        ),
+        warranty_months_by_category=MappingProxyType(
+            {
+                str(category): fields.days(warranties, category, f"warranty_months_by_category.{category}")
+                for category in warranties
+            }
+        ),
+        warranty_explanation=fields.text(
+            data, "warranty_explanation", "warranty_explanation", ("months", "last_day")
+        ),
         non_returnable_categories=_explained_rules(fields, non_returnable, "categories"),
         non_returnable_flags=_explained_rules(fields, non_returnable, "flags"),
         condition=ConditionRule(
@@ -416,6 +449,9 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
         ),
         fees_by_reason=_fees(fields, data),
         free_pickup=fields.flag(data, "free_pickup", "free_pickup"),
+        pickup_after_business_days=fields.days(
+            data, "pickup_after_business_days", "pickup_after_business_days"
+        ),
         refund=RefundRule(
             business_days_after_receipt=fields.days(
                 refund, "business_days_after_receipt", "refund.business_days_after_receipt"
@@ -438,7 +474,14 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
         ),
         problem_report_hours=fields.days(data, "problem_report_hours", "problem_report_hours"),
         problem_report_explanation=fields.text(
-            data, "problem_report_explanation", "problem_report_explanation", ("hours",)
+            data, "problem_report_explanation", "problem_report_explanation", ("hours", "delivered")
+        ),
+        problem_high_value=fields.money(data.get("problem_high_value"), "problem_high_value"),
+        problem_high_value_explanation=fields.text(
+            data,
+            "problem_high_value_explanation",
+            "problem_high_value_explanation",
+            ("item", "price"),
         ),
         path=path,
     )

@@ -33,6 +33,16 @@ RESET_AFTER_ORDER = {
     "order_attempts": 0.0,
     "ownership_failed": False,
     "cancel_confirmed": None,
+    # The return form's answers (actions/returns.py) and a looked-up RMA number.
+    "return_flow": None,
+    "return_items": None,
+    "return_reason": None,
+    "return_resolution": None,
+    "return_method": None,
+    "return_blocked": None,
+    "return_notice": None,
+    "return_order": None,
+    "rma_id": None,
 }
 
 

@@ -21,6 +21,11 @@ class OrderItem:
     quantity: int = 1
     personalised: bool = False
 
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The item's flags as the return policy names them (non_returnable.flags)."""
+        return ("personalised",) if self.personalised else ()
+
 
 @dataclass(frozen=True)
 class Order:
@@ -38,6 +43,7 @@ class Order:
     cancelled_at: dt.datetime | None = None
     expected_delivery: tuple[dt.date, dt.date] | None = None
     customer_vip: bool = False  # served first within their priority tier
+    payment_method: str = "card"  # card | paypal | wallet | gift_card
 
     @property
     def total(self) -> Decimal:
@@ -45,6 +51,25 @@ class Order:
 
     def owned_by(self, email: str | None) -> bool:
         return bool(email) and self.customer_email.lower() == str(email).strip().lower()
+
+
+# A return's life: requested, then label_sent (drop-off) or pickup_scheduled, received,
+# and refunded (or exchanged), or rejected at any point.
+RETURN_STATUSES = (
+    "requested",
+    "label_sent",
+    "pickup_scheduled",
+    "received",
+    "refunded",
+    "exchanged",
+    "rejected",
+)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: str
+    at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,29 @@ class ReturnRequest:
     pickup_date: dt.date | None = None
     refund_amount: Decimal | None = None
     refunded_at: dt.datetime | None = None
+    resolution: str = "refund"  # refund | exchange | replacement
+    method: str = "pickup"  # pickup | drop_off | none (nothing to send back)
+    fee: Decimal = Decimal("0")
+    history: tuple[StatusChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewReturn:
+    """What the return form collected, after the policy allowed it."""
+
+    order_number: str
+    item_names: tuple[str, ...]
+    reason: str
+    resolution: str
+    method: str
+    fee: Decimal
+    refund_amount: Decimal | None  # what the customer gets back; None for an exchange
+    pickup_date: dt.date | None = None
+
+    @property
+    def key(self) -> str:
+        """The same items of the same order: one open return, however often it is submitted."""
+        return f"{self.order_number}:{'|'.join(sorted(self.item_names))}"
 
 
 class OrderNotCancellable(Exception):
@@ -78,6 +126,18 @@ class ShopBackend(Protocol):
     async def get_return(self, rma: str) -> ReturnRequest | None: ...
 
     async def returns_for_order(self, number: str) -> list[ReturnRequest]: ...
+
+    async def create_return(self, request: NewReturn) -> tuple[ReturnRequest, bool]:
+        """Opens a return (`requested`, then `pickup_scheduled` or `label_sent`); returns it
+        and whether it is new. The same items of the same order, submitted again while
+        that return is open, give back the open one."""
+        ...
+
+    async def set_return_status(
+        self, rma: str, status: str, refund_amount: Decimal | None = None
+    ) -> ReturnRequest:
+        """Moves a return on (warehouse, agent); every change is timestamped."""
+        ...
 
     async def check(self) -> None:
         """Raises when the backend cannot be reached (health checks)."""

@@ -1,29 +1,44 @@
 """The demo shop's order system: its own database, seeded from seeds/demo_shop.yml.
 
-SQLite file by default (SHOP_DATABASE_URL for PostgreSQL). The tables are created and
-seeded the first time the backend is used; seeding is idempotent and safe with several
-action servers (a unique marker row decides who seeds).
+SQLite file by default (SHOP_DATABASE_URL for PostgreSQL). The schema is brought up to
+date by Alembic (actions/shop/migrations) and the seed loaded the first time the backend is
+used; seeding is idempotent and safe with several action servers (a unique marker row
+decides who seeds).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import secrets
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 import yaml
+from alembic import command
+from alembic.config import Config
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import declarative_base, relationship, selectinload, sessionmaker
 
-from actions.shop.base import Order, OrderItem, OrderNotCancellable, ReturnRequest
+from actions.shop.base import (
+    RETURN_STATUSES,
+    NewReturn,
+    Order,
+    OrderItem,
+    OrderNotCancellable,
+    ReturnRequest,
+    StatusChange,
+)
 
 logger = logging.getLogger(__name__)
 
 ShopBase: Any = declarative_base()
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "shop_alembic_version"
 
 
 class CustomerRow(ShopBase):
@@ -49,6 +64,7 @@ class OrderRow(ShopBase):
     carrier = sa.Column(sa.String(32))
     tracking_number = sa.Column(sa.String(64))
     ship_to_country = sa.Column(sa.String(2), nullable=False, default="US")
+    payment_method = sa.Column(sa.String(20), nullable=False, default="card")
     eta_min_business_days = sa.Column(sa.Integer)
     eta_max_business_days = sa.Column(sa.Integer)
     customer = relationship(CustomerRow, lazy="joined")
@@ -78,13 +94,45 @@ class ReturnRow(ShopBase):
     pickup_date = sa.Column(sa.Date)
     refund_amount = sa.Column(sa.Numeric(12, 2))
     refunded_at = sa.Column(sa.DateTime(timezone=True))
+    resolution = sa.Column(sa.String(20), nullable=False, default="refund")
+    method = sa.Column(sa.String(20), nullable=False, default="pickup")
+    fee = sa.Column(sa.Numeric(12, 2), nullable=False, default=0)
+    # NewReturn.key while the return is open; NULL once rejected, so the items can come back.
+    open_key = sa.Column(sa.String(400), unique=True)
     order = relationship(OrderRow, lazy="joined")
+    events = relationship("ReturnEventRow", order_by="ReturnEventRow.id", lazy="selectin")
+
+
+class ReturnEventRow(ShopBase):
+    __tablename__ = "shop_return_events"
+    id = sa.Column(sa.Integer, primary_key=True)
+    return_id = sa.Column(sa.ForeignKey("shop_returns.id"), nullable=False, index=True)
+    status = sa.Column(sa.String(20), nullable=False)
+    at = sa.Column(sa.DateTime(timezone=True), nullable=False)
 
 
 class SeedMarker(ShopBase):
     __tablename__ = "shop_seed"
     name = sa.Column(sa.String(64), primary_key=True)
     seeded_at = sa.Column(sa.DateTime(timezone=True), nullable=False)
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Brings the shop schema to `revision` (blocking). A database created before the shop
+    had migrations (tables, no version table) is recognised as revision 0001 first."""
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    if "shop_orders" in tables and VERSION_TABLE not in tables:
+        command.stamp(config, "0001")
+    command.upgrade(config, revision)
 
 
 def async_url(url: str) -> str:
@@ -137,6 +185,7 @@ def _order_from_row(row: OrderRow) -> Order:
         cancelled_at=_utc(row.cancelled_at),
         expected_delivery=expected,
         customer_vip=bool(row.customer.vip),
+        payment_method=row.payment_method or "card",
     )
 
 
@@ -151,6 +200,10 @@ def _return_from_row(row: ReturnRow) -> ReturnRequest:
         pickup_date=row.pickup_date,
         refund_amount=Decimal(row.refund_amount) if row.refund_amount is not None else None,
         refunded_at=_utc(row.refunded_at),
+        resolution=row.resolution,
+        method=row.method,
+        fee=Decimal(row.fee),
+        history=tuple(StatusChange(event.status, _utc(event.at)) for event in row.events),
     )
 
 
@@ -184,6 +237,7 @@ def seed_rows(seed: dict[str, Any], now: dt.datetime) -> list[Any]:
             carrier=method["carrier"] if o.get("shipped_days_ago") is not None else None,
             tracking_number=o.get("tracking_number"),
             ship_to_country=o.get("ship_to_country", "US"),
+            payment_method=o.get("payment_method", "card"),
             eta_min_business_days=method["min_business_days"],
             eta_max_business_days=method["max_business_days"],
             items=[
@@ -197,22 +251,35 @@ def seed_rows(seed: dict[str, Any], now: dt.datetime) -> list[Any]:
                 for i in o["items"]
             ],
         )
-    returns = [
-        ReturnRow(
-            rma=r["rma"],
-            order=orders[r["order"]],
-            status=r["status"],
-            reason=r["reason"],
-            item_names=list(r["items"]),
-            requested_at=ago(r["requested_days_ago"]),
-            pickup_date=(now + dt.timedelta(days=r["pickup_in_days"])).date()
-            if "pickup_in_days" in r
-            else None,
-            refund_amount=Decimal(str(r["refund_amount"])) if "refund_amount" in r else None,
-            refunded_at=ago(r.get("refunded_days_ago")),
+    returns = []
+    for r in seed.get("returns", []):
+        # The history as seeded: each status with the day it was reached (`<status>_days_ago`,
+        # the request's day when the seed does not say).
+        history = [
+            (status, ago(r.get(f"{status}_days_ago", r["requested_days_ago"]))) for status in r["history"]
+        ]
+        returns.append(
+            ReturnRow(
+                rma=r["rma"],
+                order=orders[r["order"]],
+                status=r["history"][-1],
+                reason=r["reason"],
+                resolution=r.get("resolution", "refund"),
+                method=r.get("method", "pickup"),
+                fee=Decimal(str(r.get("fee", "0"))),
+                item_names=list(r["items"]),
+                requested_at=ago(r["requested_days_ago"]),
+                pickup_date=(now + dt.timedelta(days=r["pickup_in_days"])).date()
+                if "pickup_in_days" in r
+                else None,
+                refund_amount=Decimal(str(r["refund_amount"])) if "refund_amount" in r else None,
+                refunded_at=ago(r.get("refunded_days_ago")),
+                open_key=None
+                if r["history"][-1] == "rejected"
+                else NewReturn(r["order"], tuple(r["items"]), "", "", "", Decimal(0), None).key,
+                events=[ReturnEventRow(status=status, at=at) for status, at in history],
+            )
         )
-        for r in seed.get("returns", [])
-    ]
     return [*customers.values(), *orders.values(), *returns]
 
 
@@ -220,8 +287,7 @@ class DemoShop:
     """ShopBackend over the demo shop's own database."""
 
     def __init__(self, database_url: str, seed_file: Path) -> None:
-        if database_url.startswith("sqlite:///"):
-            Path(database_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self._url = database_url
         self._engine: AsyncEngine = create_async_engine(async_url(database_url))
         self._sessions = sessionmaker(self._engine, class_=AsyncSession, expire_on_commit=False)
         self._seed_file = seed_file
@@ -231,8 +297,7 @@ class DemoShop:
         """Creates the tables and seeds them once per database (idempotent)."""
         if self._ready:
             return
-        async with self._engine.begin() as conn:
-            await conn.run_sync(ShopBase.metadata.create_all)
+        await asyncio.to_thread(migrate, self._url)
         now = dt.datetime.now(dt.timezone.utc)
         try:
             async with self._sessions.begin() as session:
@@ -291,6 +356,78 @@ class DemoShop:
                 sa.select(ReturnRow).join(OrderRow).where(OrderRow.number == number).order_by(ReturnRow.id)
             )
             return [_return_from_row(row) for row in result.scalars()]
+
+    async def _return_row(self, session: AsyncSession, condition: Any) -> ReturnRow | None:
+        result = await session.execute(sa.select(ReturnRow).where(condition))
+        return result.scalars().first()
+
+    async def create_return(self, request: NewReturn) -> tuple[ReturnRequest, bool]:
+        await self.prepare()
+        for _ in range(5):  # a fresh RMA number if a random one is taken
+            try:
+                async with self._sessions.begin() as session:
+                    existing = await self._return_row(session, ReturnRow.open_key == request.key)
+                    if existing is not None:
+                        return _return_from_row(existing), False
+                    order = await self._order_row(session, request.order_number)
+                    if order is None:
+                        raise LookupError(request.order_number)
+                    now = dt.datetime.now(dt.timezone.utc)
+                    next_status = {"pickup": "pickup_scheduled", "drop_off": "label_sent"}.get(request.method)
+                    statuses = ["requested", *([next_status] if next_status else [])]
+                    row = ReturnRow(
+                        rma=f"RMA-{secrets.randbelow(90000) + 10000}",
+                        order_id=order.id,
+                        status=statuses[-1],
+                        reason=request.reason,
+                        resolution=request.resolution,
+                        method=request.method,
+                        fee=request.fee,
+                        item_names=list(request.item_names),
+                        requested_at=now,
+                        pickup_date=request.pickup_date,
+                        refund_amount=request.refund_amount,
+                        open_key=request.key,
+                        events=[ReturnEventRow(status=status, at=now) for status in statuses],
+                    )
+                    session.add(row)
+                    await session.flush()
+                    rma = row.rma
+            except IntegrityError:
+                # Either the same items were submitted at the same moment (the open one wins)
+                # or the RMA number was taken (try another).
+                async with self._sessions() as session:
+                    existing = await self._return_row(session, ReturnRow.open_key == request.key)
+                    if existing is not None:
+                        return _return_from_row(existing), False
+                continue
+            created = await self.get_return(rma)
+            assert created is not None
+            return created, True
+        raise RuntimeError("could not allocate an RMA number")
+
+    async def set_return_status(
+        self, rma: str, status: str, refund_amount: Decimal | None = None
+    ) -> ReturnRequest:
+        if status not in RETURN_STATUSES:
+            raise ValueError(f"unknown return status {status!r} (known: {', '.join(RETURN_STATUSES)})")
+        await self.prepare()
+        async with self._sessions.begin() as session:
+            row = await self._return_row(session, ReturnRow.rma == rma.upper())
+            if row is None:
+                raise LookupError(rma)
+            now = dt.datetime.now(dt.timezone.utc)
+            row.status = status
+            row.events.append(ReturnEventRow(status=status, at=now))
+            if status == "refunded":
+                row.refunded_at = now
+                if refund_amount is not None:
+                    row.refund_amount = refund_amount
+            if status == "rejected":
+                row.open_key = None
+        returned = await self.get_return(rma)
+        assert returned is not None
+        return returned
 
     async def check(self) -> None:
         async with self._engine.connect() as conn:

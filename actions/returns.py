@@ -1,0 +1,751 @@
+"""Returns: the return form, its submission, and return and refund status.
+
+`return_form` collects the order (and proof that it is the customer's, as for order
+status), the items, the reason, refund or exchange, and pickup or drop-off. The policy in
+knowledge_base/return_policy.yml decides as soon as it can (actions/return_rules.py): an
+item that cannot be returned is explained when it is chosen, not after five questions.
+A problem report (damaged, wrong or missing item) runs the same form in its `problem`
+flow: replacement or refund, no fee, within the report window; otherwise a person.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import return_rules
+from actions.backend import get_shop
+from actions.escalation import escalation_details, hand_over, problem_kind
+from actions.faq import knowledge_service
+from actions.helpdesk import intent_of
+from actions.kb import ReturnPolicy
+from actions.orders import (
+    OrderOwnershipValidation,
+    attempts,
+    explain_failure,
+    format_day,
+    normalise_order_number,
+    owned_order,
+    reset_events,
+)
+from actions.shop.base import NewReturn, Order, OrderItem, ReturnRequest
+from actions.shop.demo import add_business_days
+
+VOCABULARY_FILE = Path(__file__).with_name("returns.yml")
+
+# Messages that are about something else: their words never fill a form slot.
+DIGRESSIONS = frozenset(
+    {"ask_faq", "request_human", "deny", "greet", "goodbye", "thank", "bot_challenge", "out_of_scope"}
+)
+# The first message of a return or a problem report may already say why.
+OPENERS = frozenset({"request_return", "report_problem"})
+STOPWORDS = frozenset(
+    "the a an my i it its it's this that these those just only please pls one and of from in to want "
+    "would like".split()
+)
+
+
+# --- vocabulary ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+    phrases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    reasons: dict[str, Choice]
+    reason_buttons: dict[str, tuple[str, ...]]
+    resolutions: dict[str, Choice]
+    methods: dict[str, Choice]
+    all_items: tuple[str, ...]
+
+
+def _choices(data: dict[str, Any]) -> dict[str, Choice]:
+    return {
+        value: Choice(value, str(entry["label"]), tuple(str(p).lower() for p in entry["phrases"]))
+        for value, entry in data.items()
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def vocabulary() -> Vocabulary:
+    data = yaml.safe_load(VOCABULARY_FILE.read_text(encoding="utf-8"))
+    return Vocabulary(
+        reasons=_choices(data["reasons"]),
+        reason_buttons={flow: tuple(values) for flow, values in data["reason_buttons"].items()},
+        resolutions=_choices(data["resolutions"]),
+        methods=_choices(data["methods"]),
+        all_items=tuple(str(p).lower() for p in data["all_items"]),
+    )
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.lower().replace("’", "'").split())
+
+
+def _contains(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", text) is not None
+
+
+def match_choice(text: str, choices: dict[str, Choice]) -> str | None:
+    """The value whose phrase is the longest one in `text` (or that `text` names exactly)."""
+    text = _normalise(text)
+    if text in choices:
+        return text
+    best: tuple[int, str] | None = None
+    for choice in choices.values():
+        for phrase in choice.phrases:
+            if _contains(text, phrase) and (best is None or len(phrase) > best[0]):
+                best = (len(phrase), choice.value)
+    return best[1] if best else None
+
+
+def _words(text: str) -> set[str]:
+    return {word.rstrip("s") for word in re.findall(r"[a-z0-9$]+", text.lower()) if word not in STOPWORDS}
+
+
+def match_items(order: Order, mentions: Iterable[str]) -> list[OrderItem]:
+    """The order's items the customer named: exactly, by their words ("the socks"), or all
+    of them ("both")."""
+    chosen: list[OrderItem] = []
+    for mention in mentions:
+        text = _normalise(str(mention))
+        if any(_contains(text, phrase) for phrase in vocabulary().all_items):
+            return list(order.items)
+        exact = [item for item in order.items if item.name.lower() == text]
+        words = _words(text)
+        partial = [item for item in order.items if words and words & _words(item.name)]
+        for item in exact or partial:
+            if item not in chosen:
+                chosen.append(item)
+    return chosen
+
+
+# --- slots -------------------------------------------------------------------------------------
+
+RETURN_SLOTS = (
+    "return_items",
+    "return_reason",
+    "return_resolution",
+    "return_method",
+    "return_blocked",
+    "return_notice",
+    "return_order",
+)
+
+
+def cleared_return_slots(*, keep_reason: bool = False) -> dict[str, Any]:
+    return {slot: None for slot in RETURN_SLOTS if not (keep_reason and slot == "return_reason")}
+
+
+async def current_policy() -> ReturnPolicy:
+    """The return policy the knowledge base serves now (edits apply without a restart)."""
+    index = await asyncio.to_thread(knowledge_service().index)
+    return index.knowledge_base.return_policy
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def flow_of(tracker: Tracker) -> str:
+    return tracker.get_slot("return_flow") or "return"
+
+
+def _entity_values(tracker: Tracker, entity: str) -> list[str]:
+    return [str(value) for value in tracker.get_latest_entity_values(entity)]
+
+
+def _may_read_text(tracker: Tracker, slot: str) -> bool:
+    """A typed answer fills `slot` when the form asked for it, or when the customer's first
+    message already said it; never from a digression such as a policy question."""
+    intent = intent_of(tracker.latest_message)
+    if intent in DIGRESSIONS:
+        return False
+    return tracker.get_slot("requested_slot") == slot or intent in OPENERS
+
+
+# --- the form ----------------------------------------------------------------------------------
+
+
+class ValidateReturnForm(OrderOwnershipValidation):
+    def name(self) -> str:
+        return "validate_return_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        slots = await super().required_slots(domain_slots, dispatcher, tracker, domain)
+        if not slots or tracker.get_slot("return_blocked"):
+            return []  # the submit action explains, offers a person or hands over
+        if flow_of(tracker) == "problem":
+            # A problem report says what went wrong before which item: it decides the rules.
+            slots = [
+                "order_id",
+                "customer_email",
+                "return_reason",
+                "return_items",
+                "return_resolution",
+                "return_method",
+            ]
+        if tracker.get_slot("return_reason") == "missing":
+            slots = [slot for slot in slots if slot != "return_method"]  # nothing to send back
+        return slots
+
+    # -- extraction --
+
+    async def extract_return_items(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        mentions = _entity_values(tracker, "product")
+        text = (tracker.latest_message.get("text") or "").strip()
+        if (
+            not mentions
+            and tracker.get_slot("requested_slot") == "return_items"
+            and _may_read_text(tracker, "return_items")
+        ):
+            mentions = [text] if text and not text.startswith("/") else []
+        return {"return_items": mentions} if mentions else {}
+
+    async def extract_return_reason(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        values = _entity_values(tracker, "return_reason")
+        if not values and _may_read_text(tracker, "return_reason"):
+            values = [tracker.latest_message.get("text") or ""]
+        for value in values:
+            reason = match_choice(value, vocabulary().reasons)
+            if reason:
+                return {"return_reason": reason}
+        if values and tracker.get_slot("requested_slot") == "return_reason":
+            return {"return_reason": values[-1]}  # validation says it was not understood
+        return {}
+
+    async def extract_return_resolution(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return self._extract_choice(tracker, "return_resolution", vocabulary().resolutions)
+
+    async def extract_return_method(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return self._extract_choice(tracker, "return_method", vocabulary().methods)
+
+    @staticmethod
+    def _extract_choice(tracker: Tracker, slot: str, choices: dict[str, Choice]) -> dict[str, Any]:
+        values = _entity_values(tracker, slot)
+        if values:
+            return {slot: values[-1]}
+        intent = intent_of(tracker.latest_message)
+        text = tracker.latest_message.get("text") or ""
+        if intent in DIGRESSIONS or text.startswith("/"):
+            return {}
+        value = match_choice(text, choices)
+        if value:  # named outright, even while another question is open: a correction
+            return {slot: value}
+        if tracker.get_slot("requested_slot") == slot and text.strip():
+            return {slot: text}  # validation says what the choices are
+        return {}
+
+    # -- validation --
+
+    async def validate_order_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        result = await super().validate_order_id(value, dispatcher, tracker, domain)
+        number = result.get("order_id")
+        if number and number != tracker.get_slot("return_order"):
+            # Another order: its items, and what was decided about the old ones, start over.
+            keep = (
+                {"return_items": tracker.get_slot("return_items")}
+                if not tracker.get_slot("return_order")
+                else {}
+            )
+            result = {**cleared_return_slots(keep_reason=True), **keep, **result}
+        if number and result.get("customer_email"):  # ownership proven earlier in the conversation
+            order = await get_shop().get_order(number)
+            if order is not None:
+                result.update(await self._on_verified(order, tracker, dispatcher, result))
+        return result
+
+    async def validate_customer_email(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        result = await super().validate_customer_email(value, dispatcher, tracker, domain)
+        if result.get("verified_email"):
+            number = normalise_order_number(tracker.get_slot("order_id"))
+            order = await get_shop().get_order(number) if number else None
+            if order is not None:
+                result.update(await self._on_verified(order, tracker, dispatcher, result))
+        return result
+
+    async def _on_verified(
+        self, order: Order, tracker: Tracker, dispatcher: CollectingDispatcher, pending: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The order is the customer's: the checks that need no more answers run now."""
+        if order.status != "delivered":
+            return {"return_blocked": "not_delivered", "return_order": order.number}
+        if flow_of(tracker) == "problem" and not tracker.get_slot("return_reason"):
+            return {"return_order": order.number}  # the reason comes first in a problem report
+        mentions = pending.get("return_items", tracker.get_slot("return_items")) or []
+        chosen = match_items(order, mentions)
+        if not chosen and len(order.items) == 1:
+            chosen = list(order.items)
+        if not chosen:
+            return {"return_items": None, "return_order": order.number}
+        return await self._decide(order, chosen, tracker, dispatcher)
+
+    async def validate_return_items(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        order = await owned_order(tracker)
+        if order is None:
+            return {"return_items": value}  # kept until the order is proven, then matched
+        chosen = match_items(order, value if isinstance(value, list) else [value])
+        if not chosen:
+            dispatcher.utter_message(response="utter_return_item_unknown", order_id=order.number)
+            return {"return_items": None}
+        return await self._decide(order, chosen, tracker, dispatcher)
+
+    async def _decide(
+        self, order: Order, chosen: Sequence[OrderItem], tracker: Tracker, dispatcher: CollectingDispatcher
+    ) -> dict[str, Any]:
+        """Applies the policy to the chosen items: blocked ones are explained, and if none
+        is left the form ends with the rule that blocks them."""
+        policy = await current_policy()
+        returns = await get_shop().returns_for_order(order.number)
+        names = [item.name for item in chosen]
+        decided = {"return_items": names, "return_order": order.number}
+        verdicts = [return_rules.item_verdict(policy, order, item, today(), returns) for item in chosen]
+        if flow_of(tracker) == "problem":
+            # The report window replaces the return window; an item already being returned
+            # or a gift card still cannot come back.
+            verdicts = [v for v in verdicts if v.rule != "window"] + [
+                return_rules.ItemVerdict(v.item, True, "ok") for v in verdicts if v.rule == "window"
+            ]
+        allowed = [v.item for v in verdicts if v.allowed]
+        blocked = [v for v in verdicts if not v.allowed]
+        if not allowed:
+            first = blocked[0]
+            return {**decided, "return_blocked": first.rule, "return_notice": self._explain(first, returns)}
+        for verdict in blocked:
+            dispatcher.utter_message(
+                response="utter_return_item_blocked",
+                item=verdict.item.name,
+                explanation=self._explain(verdict, returns),
+            )
+        if blocked:
+            dispatcher.utter_message(
+                response="utter_return_going_on", items=item_names_text([item.name for item in allowed])
+            )
+        decided["return_items"] = [item.name for item in allowed]
+        if flow_of(tracker) == "problem":
+            now = dt.datetime.now(dt.timezone.utc)
+            verdict = return_rules.problem_verdict(policy, order, allowed, now)
+            if verdict.rule != "ok":
+                return {**decided, "return_blocked": verdict.rule, "return_notice": verdict.explanation}
+        return decided
+
+    @staticmethod
+    def _explain(verdict: return_rules.ItemVerdict, returns: Sequence[ReturnRequest]) -> str:
+        if verdict.rule == "already_returned":
+            return f"It is already being returned ({verdict.existing_rma})."
+        return " ".join(part for part in (verdict.explanation, verdict.warranty) if part)
+
+    async def validate_return_reason(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        words = vocabulary()
+        reason = match_choice(str(value or ""), words.reasons)
+        flow = flow_of(tracker)
+        if reason is None:
+            dispatcher.utter_message(response="utter_return_reason_unknown")
+            return {"return_reason": None}
+        result: dict[str, Any] = {"return_reason": reason}
+        if flow == "problem" and reason not in return_rules.PROBLEM_REASONS:
+            result["return_flow"] = "return"  # a fault or a change of mind: the return rules apply
+        elif flow == "return" and reason == "missing":
+            result["return_flow"] = "problem"  # nothing to send back: the report rules apply
+        if result.get("return_flow") or (flow == "problem" and tracker.get_slot("return_items")):
+            order = await owned_order(tracker)
+            items = tracker.get_slot("return_items") or []
+            if order is not None and items:
+                # The items were judged under the other rules: judge them again.
+                changed = tracker.copy()
+                changed.slots["return_flow"] = result.get("return_flow", flow)
+                changed.slots["return_reason"] = reason
+                result.update(await self._decide(order, match_items(order, items), changed, dispatcher))
+        return result
+
+    async def validate_return_resolution(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        resolution = match_choice(str(value or ""), vocabulary().resolutions)
+        problem = flow_of(tracker) == "problem"
+        if resolution in ("exchange", "replacement"):
+            resolution = "replacement" if problem else "exchange"
+        if resolution is None:
+            dispatcher.utter_message(response="utter_return_choose_one")
+            return {"return_resolution": None}
+        if resolution == "exchange":
+            order = await owned_order(tracker)
+            if order is not None:
+                policy = await current_policy()
+                items = match_items(order, tracker.get_slot("return_items") or [])
+                returns = await get_shop().returns_for_order(order.number)
+                if not return_rules.exchange_allowed(policy, items, returns):
+                    dispatcher.utter_message(text=policy.exchange.explanation)
+                    return {"return_resolution": None}
+        return {"return_resolution": resolution}
+
+    async def validate_return_method(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        method = match_choice(str(value or ""), vocabulary().methods)
+        if method == "pickup" and not (await current_policy()).free_pickup:
+            method = None
+        if method is None:
+            dispatcher.utter_message(response="utter_return_choose_one")
+            return {"return_method": None}
+        return {"return_method": method}
+
+
+# --- questions with buttons ----------------------------------------------------------------------
+
+
+def _buttons(choices: Iterable[Choice], slot: str) -> list[dict[str, str]]:
+    return [
+        {"title": choice.label, "payload": f'/inform{{"{slot}": "{choice.value}"}}'} for choice in choices
+    ]
+
+
+class ActionAskReturnItems(Action):
+    def name(self) -> str:
+        return "action_ask_return_items"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        order = await owned_order(tracker)
+        if order is None:
+            return []
+        buttons = [
+            {"title": item.name, "payload": f'/inform{{"product": "{item.name}"}}'} for item in order.items
+        ]
+        if len(order.items) > 1:
+            buttons.append({"title": "All of them", "payload": '/inform{"product": "all of them"}'})
+        response = "utter_ask_problem_items" if flow_of(tracker) == "problem" else "utter_ask_return_items"
+        dispatcher.utter_message(response=response, order_id=order.number, buttons=buttons)
+        return []
+
+
+class ActionAskReturnReason(Action):
+    def name(self) -> str:
+        return "action_ask_return_reason"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        words = vocabulary()
+        flow = flow_of(tracker)
+        choices = [words.reasons[value] for value in words.reason_buttons[flow]]
+        response = "utter_ask_problem_reason" if flow == "problem" else "utter_ask_return_reason"
+        dispatcher.utter_message(response=response, buttons=_buttons(choices, "return_reason"))
+        return []
+
+
+class ActionAskReturnResolution(Action):
+    def name(self) -> str:
+        return "action_ask_return_resolution"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        words = vocabulary()
+        values = ("replacement", "refund") if flow_of(tracker) == "problem" else ("refund", "exchange")
+        dispatcher.utter_message(
+            response="utter_ask_return_resolution",
+            buttons=_buttons((words.resolutions[value] for value in values), "return_resolution"),
+        )
+        return []
+
+
+class ActionAskReturnMethod(Action):
+    def name(self) -> str:
+        return "action_ask_return_method"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        words = vocabulary()
+        values = ("pickup", "drop_off") if (await current_policy()).free_pickup else ("drop_off",)
+        dispatcher.utter_message(
+            response="utter_ask_return_method",
+            buttons=_buttons((words.methods[value] for value in values), "return_method"),
+        )
+        return []
+
+
+# --- starting, submitting ------------------------------------------------------------------------
+
+
+class ActionStartReturn(Action):
+    """A new return starts from nothing but what this message says."""
+
+    def name(self) -> str:
+        return "action_start_return"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        return [SlotSet("return_flow", "return"), *_slot_events(cleared_return_slots())]
+
+
+class ActionReportProblem(Action):
+    """A damaged, wrong or missing item. A safety problem goes to a person at once; the rest
+    runs the return form's problem flow (replacement or refund, or a person when late)."""
+
+    def name(self) -> str:
+        return "action_report_problem"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if problem_kind(tracker) == "safety":
+            details = escalation_details(tracker, "high_impact", await owned_order(tracker), "safety")
+            # The form that follows ends at once: there is nothing left to collect.
+            return [
+                *hand_over(dispatcher, "utter_escalate", details),
+                SlotSet("return_blocked", "handed_over"),
+            ]
+        return [SlotSet("return_flow", "problem"), *_slot_events(cleared_return_slots())]
+
+
+def _slot_events(values: dict[str, Any]) -> list[EventType]:
+    return [SlotSet(slot, value) for slot, value in values.items()]
+
+
+def finished(**extra: Any) -> list[EventType]:
+    """The conversation forgets the return's answers (the record keeps them)."""
+    return reset_events(**extra)
+
+
+class ActionSubmitReturn(Action):
+    def name(self) -> str:
+        return "action_submit_return"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        blocked = tracker.get_slot("return_blocked")
+        if blocked == "handed_over":
+            return finished()
+        order = await owned_order(tracker)
+        if order is None:
+            return explain_failure(dispatcher, tracker)
+        if blocked:
+            return self._blocked(dispatcher, tracker, order, blocked)
+        policy = await current_policy()
+        items = match_items(order, tracker.get_slot("return_items") or [])
+        reason = tracker.get_slot("return_reason") or "other"
+        resolution = tracker.get_slot("return_resolution") or "refund"
+        method = tracker.get_slot("return_method") or "none"
+        fee = return_rules.fee(policy, reason, resolution)
+        pickup = add_business_days(today(), policy.pickup_after_business_days) if method == "pickup" else None
+        request = NewReturn(
+            order_number=order.number,
+            item_names=tuple(item.name for item in items),
+            reason=reason,
+            resolution=resolution,
+            method=method,
+            fee=fee,
+            refund_amount=return_rules.refund_amount(items, fee) if resolution == "refund" else None,
+            pickup_date=pickup,
+        )
+        created, new = await get_shop().create_return(request)
+        confirm(
+            dispatcher, policy, order, created, new, condition=return_rules.condition_applies(policy, reason)
+        )
+        return finished()
+
+    @staticmethod
+    def _blocked(
+        dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, blocked: str
+    ) -> list[EventType]:
+        notice = tracker.get_slot("return_notice") or ""
+        if blocked == "not_delivered":
+            response = (
+                "utter_return_not_shipped" if order.status == "processing" else "utter_return_not_delivered"
+            )
+            dispatcher.utter_message(response=response, order_id=order.number)
+            return finished()
+        if blocked in ("problem_window", "high_value"):
+            dispatcher.utter_message(text=notice)
+            problem = tracker.get_slot("return_reason")
+            details = escalation_details(tracker, f"problem_{blocked}", order, problem)
+            details["items"] = tracker.get_slot("return_items") or []
+            return [*finished(), *hand_over(dispatcher, "utter_handoff", details)]
+        items = tracker.get_slot("return_items") or []
+        dispatcher.utter_message(
+            response="utter_return_blocked", items=item_names_text(items), explanation=notice
+        )
+        dispatcher.utter_message(response="utter_offer_human")
+        return finished(human_offered=True)
+
+
+def item_names_text(names: Sequence[str]) -> str:
+    names = list(names)
+    if not names:
+        return "this item"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def refund_words(policy: ReturnPolicy, order: Order) -> str:
+    if return_rules.refund_destination(policy, order) == "store_credit":
+        return "as store credit"
+    return "to your original payment method"
+
+
+def confirm(
+    dispatcher: CollectingDispatcher,
+    policy: ReturnPolicy,
+    order: Order,
+    request: ReturnRequest,
+    new: bool,
+    condition: bool,
+) -> None:
+    """The confirmation: RMA number, next step, any fee, and when the money comes back."""
+    items = item_names_text(request.item_names)
+    dispatcher.utter_message(
+        response="utter_return_created" if new else "utter_return_already_open", rma=request.rma, items=items
+    )
+    if request.method == "pickup" and request.pickup_date:
+        dispatcher.utter_message(
+            response="utter_return_next_pickup", pickup_date=format_day(request.pickup_date)
+        )
+    elif request.method == "drop_off":
+        dispatcher.utter_message(response="utter_return_next_label", rma=request.rma)
+    if request.resolution == "refund" and request.refund_amount is not None:
+        response = "utter_return_refund_with_fee" if request.fee else "utter_return_refund"
+        dispatcher.utter_message(
+            response=response,
+            amount=f"{request.refund_amount:.2f}",
+            fee=f"{request.fee:.2f}",
+            business_days=policy.refund.business_days_after_receipt,
+            bank_days=policy.refund.bank_days,
+            destination=refund_words(policy, order),
+            received="receives it" if request.method != "none" else "confirms the report",
+        )
+    elif request.resolution == "exchange":
+        dispatcher.utter_message(response="utter_return_exchange")
+    elif request.resolution == "replacement":
+        dispatcher.utter_message(response="utter_return_replacement")
+    if condition and request.method != "none":
+        dispatcher.utter_message(text=policy.condition.explanation)
+
+
+# --- return and refund status --------------------------------------------------------------------
+
+
+class ValidateReturnStatusForm(OrderOwnershipValidation):
+    """Order status's ownership check, reached by RMA number or by order number."""
+
+    def name(self) -> str:
+        return "validate_return_status_form"
+
+    async def extract_order_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        rmas = _entity_values(tracker, "rma_id")
+        if rmas:
+            request = await get_shop().get_return(rmas[-1])
+            if request is None:
+                dispatcher.utter_message(response="utter_rma_not_found", rma=rmas[-1].upper())
+                tries = attempts(tracker, "order_attempts") + 1
+                return {"order_id": None, "rma_id": None, "order_attempts": float(tries)}
+            return {"order_id": request.order_number, "rma_id": request.rma}
+        return await super().extract_order_id(dispatcher, tracker, domain)
+
+    async def validate_rma_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return {"rma_id": value}
+
+
+class ActionReturnStatus(Action):
+    def name(self) -> str:
+        return "action_return_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        order = await owned_order(tracker)
+        if order is None:
+            return explain_failure(dispatcher, tracker)
+        returns = await get_shop().returns_for_order(order.number)
+        rma = tracker.get_slot("rma_id")
+        if rma:
+            returns = [request for request in returns if request.rma == rma]
+        if not returns:
+            dispatcher.utter_message(response="utter_no_return", order_id=order.number)
+        policy = await current_policy()
+        for request in returns:
+            response, variables = return_status_response(policy, order, request)
+            dispatcher.utter_message(response=response, **variables)
+        return reset_events()
+
+
+def return_status_response(
+    policy: ReturnPolicy, order: Order, request: ReturnRequest
+) -> tuple[str, dict[str, Any]]:
+    """The response telling where a return stands, with its variables."""
+    reached = {change.status: change.at for change in request.history}
+    variables: dict[str, Any] = {
+        "rma": request.rma,
+        "items": item_names_text(request.item_names),
+        "requested_date": format_day(request.requested_at),
+        "business_days": policy.refund.business_days_after_receipt,
+        "bank_days": policy.refund.bank_days,
+        "destination": refund_words(policy, order),
+    }
+    if request.status == "refunded":
+        when = request.refunded_at or reached.get("refunded") or request.requested_at
+        amount = request.refund_amount if request.refund_amount is not None else Decimal("0")
+        return "utter_return_refunded", {
+            **variables,
+            "amount": f"{amount:.2f}",
+            "refunded_date": format_day(when),
+        }
+    if request.status == "pickup_scheduled" and request.pickup_date:
+        return "utter_return_pickup_scheduled", {**variables, "pickup_date": format_day(request.pickup_date)}
+    if request.status == "label_sent":
+        return "utter_return_label_sent", variables
+    if request.status == "received":
+        when = reached.get("received") or request.requested_at
+        return "utter_return_received", {**variables, "received_date": format_day(when)}
+    if request.status == "exchanged":
+        return "utter_return_exchanged", variables
+    if request.status == "rejected":
+        return "utter_return_rejected", variables
+    return "utter_return_requested", variables
