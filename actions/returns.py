@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -66,6 +67,7 @@ class Choice:
     value: str
     label: str
     phrases: tuple[str, ...]
+    examples: tuple[str, ...] = ()  # whole answers, anchors for reading by meaning
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,17 @@ class Vocabulary:
     resolutions: dict[str, Choice]
     methods: dict[str, Choice]
     all_items: tuple[str, ...]
+    meaning_threshold: float
 
 
 def _choices(data: dict[str, Any]) -> dict[str, Choice]:
     return {
-        value: Choice(value, str(entry["label"]), tuple(str(p).lower() for p in entry["phrases"]))
+        value: Choice(
+            value,
+            str(entry["label"]),
+            tuple(str(p).lower() for p in entry["phrases"]),
+            tuple(str(e) for e in entry.get("examples", ())),
+        )
         for value, entry in data.items()
     }
 
@@ -93,6 +101,7 @@ def vocabulary() -> Vocabulary:
         resolutions=_choices(data["resolutions"]),
         methods=_choices(data["methods"]),
         all_items=tuple(str(p).lower() for p in data["all_items"]),
+        meaning_threshold=float(data["meaning_threshold"]),
     )
 
 
@@ -104,17 +113,88 @@ def _contains(text: str, phrase: str) -> bool:
     return re.search(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", text) is not None
 
 
+# Words that turn a choice down when they come shortly before it: "no exchange, a refund".
+NEGATORS = frozenset({"no", "not", "don't", "dont", "never", "without", "nor"})
+NEGATION_WINDOW = 4  # words before the phrase
+
+
+def _hits(text: str, choices: dict[str, Choice]) -> tuple[list[tuple[int, str]], set[str]]:
+    """Phrases found in `text`, as (length, value), and the values named only to be turned down."""
+    found, declined = [], set()
+    for choice in choices.values():
+        for phrase in choice.phrases:
+            for match in re.finditer(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", text):
+                # Only the same clause counts: in "no exchange thanks, refund" the "no"
+                # turns the exchange down, not the refund.
+                clause = re.split(r"[,.;:!?]|\bbut\b|\bjust\b", text[: match.start()])[-1]
+                if NEGATORS & set(clause.split()[-NEGATION_WINDOW:]):
+                    declined.add(choice.value)
+                else:
+                    found.append((len(phrase), choice.value))
+    return found, declined - {value for _, value in found}
+
+
 def match_choice(text: str, choices: dict[str, Choice]) -> str | None:
-    """The value whose phrase is the longest one in `text` (or that `text` names exactly)."""
+    """The value whose phrase is the longest one in `text` (or that `text` names exactly),
+    leaving out phrases that are turned down ("no exchange thanks, refund")."""
     text = _normalise(text)
     if text in choices:
         return text
-    best: tuple[int, str] | None = None
-    for choice in choices.values():
-        for phrase in choice.phrases:
-            if _contains(text, phrase) and (best is None or len(phrase) > best[0]):
-                best = (len(phrase), choice.value)
-    return best[1] if best else None
+    found, _ = _hits(text, choices)
+    return max(found)[1] if found else None
+
+
+@dataclass(frozen=True)
+class Anchors:
+    values: tuple[str, ...]
+    vectors: Any  # one unit-length row per label, phrase and example
+
+
+@functools.lru_cache(maxsize=8)
+def _anchors(choices: tuple[Choice, ...]) -> Anchors:
+    from embeddings.encoder import get_encoder
+
+    values, texts = [], []
+    for choice in choices:
+        for text in (choice.label.lower(), *choice.phrases, *choice.examples):
+            values.append(choice.value)
+            texts.append(text)
+    vectors = get_encoder().encode(texts)
+    return Anchors(tuple(values), vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9))
+
+
+def nearest_choice(
+    text: str, choices: dict[str, Choice], threshold: float, exclude: Iterable[str] = ()
+) -> str | None:
+    """The value of the anchor (label, phrase or example answer) nearest in meaning (cosine
+    of sentence embeddings), when it is near enough: "way too snug around the shoulders" is
+    a fit problem though no phrase is in it. Blocking (it embeds the text): call it in a
+    thread."""
+    from embeddings.encoder import get_encoder
+
+    anchors = _anchors(tuple(choices.values()))
+    query = get_encoder().encode([text])[0]
+    similarity = anchors.vectors @ (query / (np.linalg.norm(query) + 1e-9))
+    excluded = set(exclude)
+    for index in np.argsort(-similarity):
+        if similarity[index] < threshold:
+            return None
+        if anchors.values[index] not in excluded:
+            return anchors.values[index]
+    return None
+
+
+def read_choice(text: str, choices: dict[str, Choice], threshold: float | None = None) -> str | None:
+    """A typed answer to a button question: the vocabulary's phrases, then meaning (never a
+    choice the answer turns down). `threshold` defaults to the vocabulary's."""
+    normalised = _normalise(text)
+    if normalised in choices:
+        return normalised
+    found, declined = _hits(normalised, choices)
+    if found:
+        return max(found)[1]
+    limit = vocabulary().meaning_threshold if threshold is None else threshold
+    return nearest_choice(text, choices, limit, exclude=declined)
 
 
 def _words(text: str) -> set[str]:
@@ -376,12 +456,17 @@ class ValidateReturnForm(OrderOwnershipValidation):
     async def validate_return_reason(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        words = vocabulary()
-        reason = match_choice(str(value or ""), words.reasons)
+        reason = await asyncio.to_thread(read_choice, str(value or ""), vocabulary().reasons)
         flow = flow_of(tracker)
         if reason is None:
             dispatcher.utter_message(response="utter_return_reason_unknown")
             return {"return_reason": None}
+        if str(value) not in vocabulary().reasons:
+            # Read from typed words, which can be misread: say what was understood, so the
+            # customer can put it right (a button needs no such echo).
+            dispatcher.utter_message(
+                response="utter_return_reason_understood", reason=vocabulary().reasons[reason].label
+            )
         result: dict[str, Any] = {"return_reason": reason}
         if flow == "problem" and reason not in return_rules.PROBLEM_REASONS:
             result["return_flow"] = "return"  # a fault or a change of mind: the return rules apply
@@ -401,7 +486,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
     async def validate_return_resolution(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        resolution = match_choice(str(value or ""), vocabulary().resolutions)
+        resolution = await asyncio.to_thread(read_choice, str(value or ""), vocabulary().resolutions)
         problem = flow_of(tracker) == "problem"
         if resolution in ("exchange", "replacement"):
             resolution = "replacement" if problem else "exchange"
@@ -422,7 +507,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
     async def validate_return_method(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        method = match_choice(str(value or ""), vocabulary().methods)
+        method = await asyncio.to_thread(read_choice, str(value or ""), vocabulary().methods)
         if method == "pickup" and not (await current_policy()).free_pickup:
             method = None
         if method is None:
@@ -603,7 +688,8 @@ class ActionSubmitReturn(Action):
         if blocked in ("problem_window", "high_value"):
             dispatcher.utter_message(text=notice)
             problem = tracker.get_slot("return_reason")
-            details = escalation_details(tracker, f"problem_{blocked}", order, problem)
+            reason = "late_problem_report" if blocked == "problem_window" else "high_value_problem"
+            details = escalation_details(tracker, reason, order, problem)
             details["items"] = tracker.get_slot("return_items") or []
             return [*finished(), *hand_over(dispatcher, "utter_handoff", details)]
         items = tracker.get_slot("return_items") or []

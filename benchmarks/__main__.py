@@ -1,10 +1,12 @@
 """`make bench`: the foundation figures (intent accuracy, gateway latency), then the knowledge
-base's and the frustration detector's, each beside its baseline."""
+base's, the frustration detector's and the return form's, each beside its baseline."""
 
-from benchmarks import foundation, frustration, kb
+from benchmarks import foundation, frustration, kb, returns
 
 foundation.main([])
 print()
 kb.main([])
 print()
 frustration.main([])
+print()
+returns.main([])

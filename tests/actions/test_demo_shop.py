@@ -4,10 +4,11 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from actions.settings import ROOT
-from actions.shop.base import OrderNotCancellable
-from actions.shop.demo import DemoShop, add_business_days
+from actions.shop.base import NewReturn, OrderNotCancellable
+from actions.shop.demo import VERSION_TABLE, DemoShop, add_business_days, migrate
 
 SEED = ROOT / "seeds" / "demo_shop.yml"
 
@@ -68,10 +69,125 @@ async def test_returns_from_the_seed(shop: DemoShop) -> None:
     refunded = await shop.get_return("RMA-88120")
     assert refunded is not None and refunded.refund_amount == Decimal("420.00")
     assert refunded.order_number == "100243"
+    assert [change.status for change in refunded.history] == [
+        "requested",
+        "pickup_scheduled",
+        "received",
+        "refunded",
+    ]
+    assert refunded.history[-1].at == refunded.refunded_at
     assert await shop.get_return("RMA-1") is None
 
 
-def test_business_days_skip_weekends() -> None:
-    friday = dt.date(2026, 11, 20)
-    assert add_business_days(friday, 1) == dt.date(2026, 11, 23)
-    assert add_business_days(friday, 5) == dt.date(2026, 11, 27)
+def sweater_return(method: str = "pickup") -> NewReturn:
+    return NewReturn(
+        order_number="100235",
+        item_names=("merino wool sweater",),
+        reason="doesnt_fit",
+        resolution="refund",
+        method=method,
+        fee=Decimal("5.95"),
+        refund_amount=Decimal("114.05"),
+        pickup_date=dt.date.today() + dt.timedelta(days=1) if method == "pickup" else None,
+    )
+
+
+async def test_a_return_request_gets_an_rma_and_its_next_step(shop: DemoShop) -> None:
+    created, new = await shop.create_return(sweater_return())
+    assert new
+    assert created.rma.startswith("RMA-") and created.rma[4:].isdigit()
+    assert created.status == "pickup_scheduled"
+    assert [change.status for change in created.history] == ["requested", "pickup_scheduled"]
+    assert created.fee == Decimal("5.95") and created.refund_amount == Decimal("114.05")
+    assert [r.rma for r in await shop.returns_for_order("100235")] == [created.rma]
+
+    label, _ = await shop.create_return(
+        NewReturn(
+            "100235", ("wool socks 3-pack",), "changed_mind", "refund", "drop_off", Decimal("5.95"), None
+        )
+    )
+    assert label.status == "label_sent" and label.rma != created.rma
+
+
+async def test_submitting_the_same_return_twice_gives_back_the_open_one(shop: DemoShop) -> None:
+    first, _ = await shop.create_return(sweater_return())
+    again, new = await shop.create_return(sweater_return(method="drop_off"))
+    assert not new
+    assert again.rma == first.rma and again.method == "pickup"
+    assert len(await shop.returns_for_order("100235")) == 1
+
+
+async def test_every_status_change_is_timestamped_and_a_rejection_frees_the_items(shop: DemoShop) -> None:
+    request, _ = await shop.create_return(sweater_return())
+    await shop.set_return_status(request.rma, "received")
+    refunded = await shop.set_return_status(request.rma, "refunded", Decimal("114.05"))
+    assert [change.status for change in refunded.history] == [
+        "requested",
+        "pickup_scheduled",
+        "received",
+        "refunded",
+    ]
+    times = [change.at for change in refunded.history]
+    assert times == sorted(times) and refunded.refunded_at == times[-1]
+    with pytest.raises(ValueError, match="unknown return status"):
+        await shop.set_return_status(request.rma, "lost")
+    with pytest.raises(LookupError):
+        await shop.set_return_status("RMA-1", "received")
+
+    other, _ = await shop.create_return(
+        NewReturn("100235", ("wool socks 3-pack",), "changed_mind", "refund", "pickup", Decimal("5.95"), None)
+    )
+    await shop.set_return_status(other.rma, "rejected")
+    again, new = await shop.create_return(
+        NewReturn("100235", ("wool socks 3-pack",), "changed_mind", "refund", "pickup", Decimal("5.95"), None)
+    )
+    assert new and again.rma != other.rma
+
+
+async def test_a_database_from_before_migrations_is_upgraded_in_place(database_url: str) -> None:
+    """A shop database created before return requests had a history (tables, no version
+    table) keeps its returns, and each gets the history it implies."""
+    migrate(database_url, "0001")
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO shop_customers (id, email, name, vip, spent_last_12_months) "
+                "VALUES (1, 'old@example.com', 'Old Customer', false, 0)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO shop_orders (id, number, customer_id, status, placed_at, delivered_at, "
+                "shipping_method, ship_to_country) VALUES (1, '900001', 1, 'delivered', :placed, :placed, "
+                "'standard', 'US')"
+            ),
+            {"placed": dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO shop_returns (rma, order_id, status, reason, item_names, requested_at, "
+                "refund_amount, refunded_at) VALUES ('RMA-900', 1, 'refunded', 'defective', '[\"kettle\"]', "
+                ":requested, 20, :refunded)"
+            ),
+            {
+                "requested": dt.datetime(2026, 1, 8, tzinfo=dt.timezone.utc),
+                "refunded": dt.datetime(2026, 1, 12, tzinfo=dt.timezone.utc),
+            },
+        )
+    engine.dispose()
+    upgraded = DemoShop(database_url, SEED)
+    try:
+        old = await upgraded.get_return("RMA-900")
+        order = await upgraded.get_order("900001")
+    finally:
+        await upgraded.close()
+    assert old is not None and old.status == "refunded" and old.item_names == ("kettle",)
+    assert [(change.status, change.at.day) for change in old.history] == [("requested", 8), ("refunded", 12)]
+    assert order is not None and order.payment_method == "card"
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        version = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
+    engine.dispose()
+    assert version == "0002"
