@@ -79,6 +79,15 @@ class ExchangeRule:
 
 
 @dataclass(frozen=True)
+class FlagQuestion:
+    """A non-returnable flag the customer is asked about, for items of `categories`."""
+
+    flag: str
+    categories: tuple[str, ...]
+    question: str
+
+
+@dataclass(frozen=True)
 class ReturnPolicy:
     window_days: int
     window_days_by_category: Mapping[str, int]
@@ -88,6 +97,7 @@ class ReturnPolicy:
     warranty_explanation: str  # may contain {months} and {last_day}
     non_returnable_categories: Mapping[str, str]  # category -> explanation
     non_returnable_flags: Mapping[str, str]  # item flag -> explanation
+    flag_questions: tuple[FlagQuestion, ...]
     condition: ConditionRule
     fees_by_reason: Mapping[str, Decimal]
     free_pickup: bool
@@ -441,7 +451,8 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
             data, "warranty_explanation", "warranty_explanation", ("months", "last_day")
         ),
         non_returnable_categories=_explained_rules(fields, non_returnable, "categories"),
-        non_returnable_flags=_explained_rules(fields, non_returnable, "flags"),
+        non_returnable_flags=_explained_rules(fields, non_returnable, "flags", ("ask_for", "question")),
+        flag_questions=_flag_questions(fields, non_returnable),
         condition=ConditionRule(
             requirements=fields.strings(condition, "requirements", "condition.requirements"),
             exempt_reasons=frozenset(exempt),
@@ -488,7 +499,26 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
     return (None if errors else policy), errors
 
 
-def _explained_rules(fields: _Fields, non_returnable: Mapping[str, Any], key: str) -> Mapping[str, str]:
+def _flag_questions(fields: _Fields, non_returnable: Mapping[str, Any]) -> tuple[FlagQuestion, ...]:
+    flags = non_returnable.get("flags", {})
+    questions = []
+    for name, rule in flags.items() if isinstance(flags, dict) else ():
+        if not isinstance(rule, dict) or ("ask_for" not in rule and "question" not in rule):
+            continue
+        field = f"non_returnable.flags.{name}"
+        questions.append(
+            FlagQuestion(
+                flag=str(name),
+                categories=fields.strings(rule, "ask_for", f"{field}.ask_for"),
+                question=fields.text(rule, "question", f"{field}.question"),
+            )
+        )
+    return tuple(questions)
+
+
+def _explained_rules(
+    fields: _Fields, non_returnable: Mapping[str, Any], key: str, optional: tuple[str, ...] = ()
+) -> Mapping[str, str]:
     field = f"non_returnable.{key}"
     rules = non_returnable.get(key, {})
     if not isinstance(rules, dict):
@@ -499,7 +529,7 @@ def _explained_rules(fields: _Fields, non_returnable: Mapping[str, Any], key: st
         if not isinstance(rule, dict):
             fields.error(f"{field}.{name}", "must be a mapping with an 'explanation'")
             continue
-        fields.unknown_keys(rule, ("explanation",), f"{field}.{name}.")
+        fields.unknown_keys(rule, ("explanation", *optional), f"{field}.{name}.")
         explained[str(name)] = fields.text(rule, "explanation", f"{field}.{name}.explanation")
     return MappingProxyType(explained)
 

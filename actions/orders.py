@@ -42,6 +42,9 @@ RESET_AFTER_ORDER = {
     "return_blocked": None,
     "return_notice": None,
     "return_order": None,
+    "return_flag": None,
+    "return_flag_answer": None,
+    "return_flags_checked": None,
     "rma_id": None,
 }
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from actions.kb import ReturnPolicy
+from actions.kb import FlagQuestion, ReturnPolicy
 from actions.shop.base import Order, OrderItem, ReturnRequest
 
 # Reasons that the "damaged, wrong or missing" promise covers (report within the hours).
@@ -103,6 +103,21 @@ def warranty_pointer(policy: ReturnPolicy, order: Order, item: OrderItem, today:
     if today > ends:
         return ""
     return policy.warranty_explanation.format(months=months, last_day=format_date(ends))
+
+
+def flag_questions(
+    policy: ReturnPolicy, items: Iterable[OrderItem], reason: str, answered: Iterable[str] = ()
+) -> list[FlagQuestion]:
+    """What the customer must be asked about the items (opened, seal removed), in the
+    policy's order; nothing for a reason the condition rule exempts (a faulty item)."""
+    if reason in policy.condition.exempt_reasons:
+        return []
+    items, done = list(items), set(answered)
+    return [
+        question
+        for question in policy.flag_questions
+        if question.flag not in done and any(item.category in question.categories for item in items)
+    ]
 
 
 def exchanges_used(item: OrderItem, returns: Iterable[ReturnRequest]) -> int:

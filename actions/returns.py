@@ -221,6 +221,9 @@ def match_items(order: Order, mentions: Iterable[str]) -> list[OrderItem]:
 # --- slots -------------------------------------------------------------------------------------
 
 RETURN_SLOTS = (
+    "return_flag",
+    "return_flag_answer",
+    "return_flags_checked",
     "return_items",
     "return_reason",
     "return_resolution",
@@ -291,6 +294,10 @@ class ValidateReturnForm(OrderOwnershipValidation):
             ]
         if tracker.get_slot("return_reason") == "missing":
             slots = [slot for slot in slots if slot != "return_method"]  # nothing to send back
+        if tracker.get_slot("return_flag"):  # a question the policy needs answered (opened?)
+            # A new list: the one passed in is the domain's own, which rasa_sdk compares with.
+            at = slots.index("return_reason") + 1
+            slots = [*slots[:at], "return_flag_answer", *slots[at:]]
         return slots
 
     # -- extraction --
@@ -321,6 +328,14 @@ class ValidateReturnForm(OrderOwnershipValidation):
         if values and tracker.get_slot("requested_slot") == "return_reason":
             return {"return_reason": values[-1]}  # validation says it was not understood
         return {}
+
+    async def extract_return_flag_answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "return_flag_answer":
+            return {}
+        answer = {"affirm": True, "deny": False}.get(intent_of(tracker.latest_message) or "")
+        return {} if answer is None else {"return_flag_answer": answer}
 
     async def extract_return_resolution(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -445,6 +460,8 @@ class ValidateReturnForm(OrderOwnershipValidation):
             verdict = return_rules.problem_verdict(policy, order, allowed, now)
             if verdict.rule != "ok":
                 return {**decided, "return_blocked": verdict.rule, "return_notice": verdict.explanation}
+        elif reason := tracker.get_slot("return_reason"):  # said before the items were known
+            decided.update(await self._next_question(tracker, decided, reason))
         return decided
 
     @staticmethod
@@ -481,7 +498,58 @@ class ValidateReturnForm(OrderOwnershipValidation):
                 changed.slots["return_flow"] = result.get("return_flow", flow)
                 changed.slots["return_reason"] = reason
                 result.update(await self._decide(order, match_items(order, items), changed, dispatcher))
+        result.update(await self._next_question(tracker, result, reason))
         return result
+
+    async def _next_question(self, tracker: Tracker, decided: dict[str, Any], reason: str) -> dict[str, Any]:
+        """The next flag the policy asks about for these items (opened? seal removed?)."""
+        order = await owned_order(tracker)
+        flow = decided.get("return_flow", flow_of(tracker))
+        if order is None or flow != "return" or decided.get("return_blocked"):
+            return {"return_flag": None}
+        items = match_items(order, decided.get("return_items", tracker.get_slot("return_items")) or [])
+        answered = decided.get("return_flags_checked", tracker.get_slot("return_flags_checked")) or []
+        pending = return_rules.flag_questions(await current_policy(), items, reason, answered)
+        return (
+            {"return_flag": pending[0].flag, "return_flag_answer": None} if pending else {"return_flag": None}
+        )
+
+    async def validate_return_flag_answer(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """A yes to "have they been opened?" blocks the items of that flag's categories."""
+        policy = await current_policy()
+        flag = tracker.get_slot("return_flag")
+        question = next((q for q in policy.flag_questions if q.flag == flag), None)
+        order = await owned_order(tracker)
+        if question is None or order is None:
+            return {"return_flag": None, "return_flag_answer": None}
+        items = match_items(order, tracker.get_slot("return_items") or [])
+        result: dict[str, Any] = {
+            "return_flag_answer": bool(value),
+            "return_flags_checked": [*(tracker.get_slot("return_flags_checked") or []), flag],
+        }
+        if value:
+            explanation = policy.non_returnable_flags[question.flag]
+            hit = [item for item in items if item.category in question.categories]
+            rest = [item for item in items if item not in hit]
+            if not rest:
+                return {
+                    **result,
+                    "return_flag": None,
+                    "return_blocked": f"flag:{flag}",
+                    "return_notice": explanation,
+                }
+            for item in hit:
+                dispatcher.utter_message(
+                    response="utter_return_item_blocked", item=item.name, explanation=explanation
+                )
+            dispatcher.utter_message(
+                response="utter_return_going_on", items=item_names_text([i.name for i in rest])
+            )
+            result["return_items"] = [item.name for item in rest]
+        reason = tracker.get_slot("return_reason") or "other"
+        return {**result, **await self._next_question(tracker, result, reason)}
 
     async def validate_return_resolution(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -557,6 +625,24 @@ class ActionAskReturnReason(Action):
         choices = [words.reasons[value] for value in words.reason_buttons[flow]]
         response = "utter_ask_problem_reason" if flow == "problem" else "utter_ask_return_reason"
         dispatcher.utter_message(response=response, buttons=_buttons(choices, "return_reason"))
+        return []
+
+
+class ActionAskReturnFlagAnswer(Action):
+    """The policy's own question about the item (knowledge_base/return_policy.yml)."""
+
+    def name(self) -> str:
+        return "action_ask_return_flag_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        policy = await current_policy()
+        flag = tracker.get_slot("return_flag")
+        question = next((q for q in policy.flag_questions if q.flag == flag), None)
+        if question is not None:
+            buttons = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
+            dispatcher.utter_message(text=question.question, buttons=buttons)
         return []
 
 

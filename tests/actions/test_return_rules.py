@@ -420,3 +420,13 @@ def test_an_answer_without_any_phrase_is_read_by_meaning_or_asked_again() -> Non
     assert read_choice("qwerty zxcv", words.reasons) is None  # asked again, not guessed
     # A choice turned down is not taken by meaning either.
     assert read_choice("rather not drop it off", words.methods) != "drop_off"
+
+
+def test_the_policy_asks_about_opened_in_ear_headphones_unless_they_are_faulty(policy: ReturnPolicy) -> None:
+    earbuds = OrderItem("wireless earbuds", "in_ear_headphones", Decimal("79.00"))
+    towel = OrderItem("beach towel", "home", Decimal("25.00"))
+    [question] = return_rules.flag_questions(policy, [earbuds, towel], "changed_mind")
+    assert question.flag == "in_ear_headphones_opened" and question.question.endswith("?")
+    assert return_rules.flag_questions(policy, [towel], "changed_mind") == []
+    assert return_rules.flag_questions(policy, [earbuds], "defective") == []  # exempt from the condition
+    assert return_rules.flag_questions(policy, [earbuds], "changed_mind", answered=[question.flag]) == []

@@ -319,3 +319,56 @@ def test_a_damaged_high_value_item_goes_to_a_person(stack: Stack) -> None:
     assert "worth $260.00" in reply
     [(reason, details)] = tickets(stack, sender)
     assert reason == "high_value_problem" and details["items"] == ["road bike helmet"]
+
+
+def test_opened_in_ear_headphones_are_refused_after_the_policy_s_own_question(stack: Stack) -> None:
+    number, email = add_order(
+        stack, dt.timedelta(days=4), [("wireless earbuds", "in_ear_headphones", "79.00")]
+    )
+    sender = new_sender()
+    stack.say(sender, f"I want to return the earbuds from order {number}")
+    stack.say(sender, email)
+    question = stack.say(sender, "changed my mind")
+    assert "Have the in-ear headphones been opened?" in texts(question)
+    assert buttons(question) == ["Yes", "No"]
+    refusal = texts(stack.say(sender, "yes"))
+    assert "wireless earbuds can't be returned" in refusal and "once they have been opened" in refusal
+    assert shop_returns(stack, number) == []
+
+
+def test_a_sealed_swimsuit_goes_back_and_an_opened_one_stays_out_of_a_mixed_return(stack: Stack) -> None:
+    number, email = add_order(
+        stack, dt.timedelta(days=4), [("swimsuit", "swimwear", "45.00"), ("beach towel", "home", "25.00")]
+    )
+    sender = new_sender()
+    stack.say(sender, f"I'd like to return items from order {number}")
+    stack.say(sender, email)
+    stack.say(sender, "both")
+    assert "hygiene seal" in texts(stack.say(sender, "they don't fit"))
+    reply = texts(stack.say(sender, "yes"))
+    assert "swimsuit can't be returned" in reply and "go on with the beach towel" in reply
+    stack.say(sender, "refund")
+    stack.say(sender, "pickup")
+    [row] = _return_rows(stack, number)
+    assert (row.reason, row.item_names) == ("doesnt_fit", ["beach towel"])
+
+
+def test_a_faulty_item_is_not_asked_about_its_seal(stack: Stack) -> None:
+    number, email = add_order(stack, dt.timedelta(days=4), [("earphones", "in_ear_headphones", "30.00")])
+    sender = new_sender()
+    stack.say(sender, f"return the earphones from order {number}")
+    stack.say(sender, email)
+    reply = texts(stack.say(sender, "the left one stopped working"))
+    assert "opened" not in reply
+    assert "Refund" in reply or "prefer" in reply
+
+
+def _return_rows(stack: Stack, number: str) -> list[ReturnRow]:
+    engine = sa.create_engine(f"sqlite:///{stack.shop_db}")
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            rows = list(session.scalars(sa.select(ReturnRow).join(OrderRow).where(OrderRow.number == number)))
+            session.expunge_all()
+            return rows
+    finally:
+        engine.dispose()
