@@ -215,7 +215,30 @@ def test_an_unknown_rma_number_is_said_plainly(stack: Stack) -> None:
 # --- the form's paths -------------------------------------------------------------------------------
 
 
-def test_a_gift_card_in_a_mixed_order_is_explained_and_the_rest_goes_on(stack: Stack) -> None:
+def test_the_gift_card_in_100239_is_explained_and_the_stand_mixer_goes_back(stack: Stack) -> None:
+    sender = new_sender()
+    stack.say(sender, "I want to return items from order 100239")
+    assert buttons(stack.say(sender, "li.wei@example.org")) == ["stand mixer", "gift card $50", "All of them"]
+    reply = texts(stack.say(sender, "both"))
+    assert "gift card $50 can't be returned. Gift cards can't be returned or refunded." in reply
+    assert "go on with the stand mixer" in reply
+    stack.say(sender, "changed my mind")
+    stack.say(sender, "refund")
+    confirmation = texts(stack.say(sender, "pickup"))
+    assert "$293.05 (the $5.95 return label fee deducted) to your original payment method" in confirmation
+    [(_, status, reason, _, fee)] = shop_returns(stack, "100239")
+    assert (status, reason, fee) == ("pickup_scheduled", "changed_mind", Decimal("5.95"))
+
+
+def test_the_lamp_of_100242_is_already_being_returned(stack: Stack) -> None:
+    sender = new_sender()
+    stack.say(sender, "can i send the lamp from order 100242 back")
+    reply = texts(stack.say(sender, "jane.doe@example.com"))
+    assert "already being returned (RMA-20431)" in reply
+    assert [r[0] for r in shop_returns(stack, "100242")] == ["RMA-20431"]
+
+
+def test_an_order_paid_by_gift_card_is_refunded_as_store_credit(stack: Stack) -> None:
     number, email = add_order(
         stack,
         dt.timedelta(days=3),
