@@ -56,17 +56,15 @@ class Assessment:
     reason: str | None  # why to escalate now, if at all
 
 
-HANDOFF_ACTIONS = {"action_escalate", "action_request_human", "action_report_problem"}
-
-
 def user_turns(tracker: Tracker) -> list[dict[str, Any]]:
     """The customer's messages (parse data) since the session started or the conversation
     was last handed to a person, oldest first."""
     turns = []
     for event in tracker.events:
-        if event.get("event") == "session_started" or (
-            event.get("event") == "action" and event.get("name") in HANDOFF_ACTIONS
-        ):
+        handed_over = (
+            event.get("event") == "slot" and event.get("name") == "handed_over" and event.get("value")
+        )
+        if event.get("event") == "session_started" or handed_over:  # hand_over() sets it
             turns = []
         elif event.get("event") == "user":
             turns.append({**(event.get("parse_data") or {}), "timestamp": event.get("timestamp")})

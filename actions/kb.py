@@ -105,6 +105,7 @@ class ReturnPolicy:
     refund: RefundRule
     exchange: ExchangeRule
     problem_report_hours: int
+    problem_reasons: frozenset[str]  # the reasons the report window applies to
     problem_report_explanation: str  # may contain {hours} and {delivered}
     problem_high_value: Decimal
     problem_high_value_explanation: str  # may contain {item} and {price}
@@ -380,6 +381,7 @@ POLICY_FIELDS = (
     "refund",
     "exchange",
     "problem_report_hours",
+    "problem_reasons",
     "problem_report_explanation",
     "problem_high_value",
     "problem_high_value_explanation",
@@ -484,6 +486,7 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
             explanation=fields.text(exchange, "explanation", "exchange.explanation"),
         ),
         problem_report_hours=fields.days(data, "problem_report_hours", "problem_report_hours"),
+        problem_reasons=frozenset(_reasons(fields, data, "problem_reasons")),
         problem_report_explanation=fields.text(
             data, "problem_report_explanation", "problem_report_explanation", ("hours", "delivered")
         ),
@@ -497,6 +500,14 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
         path=path,
     )
     return (None if errors else policy), errors
+
+
+def _reasons(fields: _Fields, data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    reasons = fields.strings(data, key, key)
+    for reason in reasons:
+        if reason not in RETURN_REASONS:
+            fields.error(key, f"names unknown reason {reason!r} (known: {', '.join(RETURN_REASONS)})")
+    return reasons
 
 
 def _flag_questions(fields: _Fields, non_returnable: Mapping[str, Any]) -> tuple[FlagQuestion, ...]:

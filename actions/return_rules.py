@@ -15,8 +15,9 @@ from decimal import Decimal
 from actions.kb import FlagQuestion, ReturnPolicy
 from actions.shop.base import Order, OrderItem, ReturnRequest
 
-# Reasons that the "damaged, wrong or missing" promise covers (report within the hours).
-PROBLEM_REASONS = frozenset({"damaged", "wrong_item", "missing"})
+# A return closed without the item staying with us: its items may be returned again (an
+# exchanged item is a new one; a rejected return sent nothing back).
+RELEASED = frozenset({"rejected", "exchanged"})
 
 
 def format_day(value: dt.date | dt.datetime) -> str:
@@ -54,8 +55,9 @@ def add_months(day: dt.date, months: int) -> dt.date:
     raise ValueError(day)  # unreachable: every month has 28 days
 
 
-def active_returns(returns: Iterable[ReturnRequest]) -> list[ReturnRequest]:
-    return [request for request in returns if request.status != "rejected"]
+def holding_returns(returns: Iterable[ReturnRequest]) -> list[ReturnRequest]:
+    """Returns that hold their items: open, or refunded."""
+    return [request for request in returns if request.status not in RELEASED]
 
 
 def item_verdict(
@@ -71,7 +73,7 @@ def item_verdict(
     categories and flagged items are never returnable; otherwise the window by category
     decides. Day `window` after the start is the last day a return is accepted.
     """
-    for request in active_returns(returns):
+    for request in holding_returns(returns):
         if item.name in request.item_names:
             return ItemVerdict(item, False, "already_returned", existing_rma=request.rma)
     start = window_start(policy, order)
@@ -123,8 +125,10 @@ def flag_questions(
 def exchanges_used(item: OrderItem, returns: Iterable[ReturnRequest]) -> int:
     return sum(
         1
-        for request in active_returns(returns)
-        if request.resolution == "exchange" and item.name in request.item_names
+        for request in returns
+        if request.status != "rejected"
+        and request.resolution == "exchange"
+        and item.name in request.item_names
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -47,9 +48,12 @@ from actions.shop.demo import add_business_days
 
 VOCABULARY_FILE = Path(__file__).with_name("returns.yml")
 
-# Messages that are about something else: their words never fill a form slot.
-DIGRESSIONS = frozenset(
-    {"ask_faq", "request_human", "deny", "greet", "goodbye", "thank", "bot_challenge", "out_of_scope"}
+# Messages whose words may answer the form's questions. Anything else (a policy question,
+# an order status question, small talk) is a digression: its words never fill a slot, so
+# the form lets the digression's own rule answer it. A message NLU is unsure of may still
+# be an answer ("pinches at the toes"): it is read, by meaning if need be.
+ANSWER_INTENTS = frozenset(
+    {"inform", "request_return", "report_problem", "refund_status", "return_status", "affirm", "nlu_fallback"}
 )
 # The first message of a return or a problem report may already say why.
 OPENERS = frozenset({"request_return", "report_problem"})
@@ -201,21 +205,46 @@ def _words(text: str) -> set[str]:
     return {word.rstrip("s") for word in re.findall(r"[a-z0-9$]+", text.lower()) if word not in STOPWORDS}
 
 
+# Words that may stand around "both" or "all of them" in an answer that means every item.
+FILLER = frozenset(
+    "please pls thanks thank you ok okay i want to return send back id i'd like would the just".split()
+)
+
+
+def _means_every_item(text: str) -> bool:
+    """ "both", "all of them please": the whole answer names every item, and nothing else
+    ("not all of them, just the socks" does not)."""
+    words = [word for word in re.findall(r"[a-z']+", text) if word not in FILLER]
+    return " ".join(words) in vocabulary().all_items
+
+
 def match_items(order: Order, mentions: Iterable[str]) -> list[OrderItem]:
-    """The order's items the customer named: exactly, by their words ("the socks"), or all
-    of them ("both")."""
+    """The order's items the customer named: exactly, by their words ("the socks": the item
+    sharing the most words with each part of the answer, none if two share as many), or
+    every item ("both")."""
     chosen: list[OrderItem] = []
     for mention in mentions:
         text = _normalise(str(mention))
-        if any(_contains(text, phrase) for phrase in vocabulary().all_items):
-            return list(order.items)
         exact = [item for item in order.items if item.name.lower() == text]
-        words = _words(text)
-        partial = [item for item in order.items if words and words & _words(item.name)]
-        for item in exact or partial:
-            if item not in chosen:
-                chosen.append(item)
+        if exact:
+            chosen += [item for item in exact if item not in chosen]
+            continue
+        if _means_every_item(text):
+            return list(order.items)
+        for part in re.split(r",|&|\band\b|\bplus\b", text):
+            words = _words(part)
+            overlap = {item: len(words & _words(item.name)) for item in order.items}
+            best = max(overlap.values(), default=0)
+            named = [item for item, count in overlap.items() if count == best]
+            if best and len(named) == 1 and named[0] not in chosen:
+                chosen.append(named[0])
     return chosen
+
+
+def items_named(order: Order, names: Iterable[str]) -> list[OrderItem]:
+    """The items whose exact names the form stored."""
+    wanted = set(names)
+    return [item for item in order.items if item.name in wanted]
 
 
 # --- slots -------------------------------------------------------------------------------------
@@ -256,13 +285,16 @@ def _entity_values(tracker: Tracker, entity: str) -> list[str]:
     return [str(value) for value in tracker.get_latest_entity_values(entity)]
 
 
+def _answers(tracker: Tracker) -> bool:
+    return intent_of(tracker.latest_message) in ANSWER_INTENTS
+
+
 def _may_read_text(tracker: Tracker, slot: str) -> bool:
     """A typed answer fills `slot` when the form asked for it, or when the customer's first
     message already said it; never from a digression such as a policy question."""
-    intent = intent_of(tracker.latest_message)
-    if intent in DIGRESSIONS:
+    if not _answers(tracker):
         return False
-    return tracker.get_slot("requested_slot") == slot or intent in OPENERS
+    return tracker.get_slot("requested_slot") == slot or intent_of(tracker.latest_message) in OPENERS
 
 
 # --- the form ----------------------------------------------------------------------------------
@@ -305,7 +337,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
     async def extract_return_items(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        mentions = _entity_values(tracker, "product")
+        mentions = _entity_values(tracker, "product") if _answers(tracker) else []
         text = (tracker.latest_message.get("text") or "").strip()
         if (
             not mentions
@@ -318,7 +350,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
     async def extract_return_reason(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        values = _entity_values(tracker, "return_reason")
+        values = _entity_values(tracker, "return_reason") if _answers(tracker) else []
         if not values and _may_read_text(tracker, "return_reason"):
             values = [tracker.latest_message.get("text") or ""]
         for value in values:
@@ -352,9 +384,8 @@ class ValidateReturnForm(OrderOwnershipValidation):
         values = _entity_values(tracker, slot)
         if values:
             return {slot: values[-1]}
-        intent = intent_of(tracker.latest_message)
         text = tracker.latest_message.get("text") or ""
-        if intent in DIGRESSIONS or text.startswith("/"):
+        if not _answers(tracker) or text.startswith("/"):
             return {}
         value = match_choice(text, choices)
         if value:  # named outright, even while another question is open: a correction
@@ -368,9 +399,14 @@ class ValidateReturnForm(OrderOwnershipValidation):
     async def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        current = tracker.get_slot("return_order")
+        if current and not _answers(tracker) and normalise_order_number(value) != current:
+            # "where is my order 100234?" in the middle of a return: not a new order for it.
+            dispatcher.utter_message(response="utter_return_finish_first", order_id=current)
+            return {"order_id": current}
         result = await super().validate_order_id(value, dispatcher, tracker, domain)
         number = result.get("order_id")
-        if number and number != tracker.get_slot("return_order"):
+        if number and number != current:
             # Another order: its items, and what was decided about the old ones, start over.
             keep = (
                 {"return_items": tracker.get_slot("return_items")}
@@ -428,16 +464,22 @@ class ValidateReturnForm(OrderOwnershipValidation):
     ) -> dict[str, Any]:
         """Applies the policy to the chosen items: blocked ones are explained, and if none
         is left the form ends with the rule that blocks them."""
+        if not chosen:  # nothing the customer said matches an item: ask which one
+            return {"return_items": None, "return_order": order.number}
         policy = await current_policy()
         returns = await get_shop().returns_for_order(order.number)
         names = [item.name for item in chosen]
         decided = {"return_items": names, "return_order": order.number}
         verdicts = [return_rules.item_verdict(policy, order, item, today(), returns) for item in chosen]
         if flow_of(tracker) == "problem":
-            # The report window replaces the return window; an item already being returned
-            # or a gift card still cannot come back.
-            verdicts = [v for v in verdicts if v.rule != "window"] + [
-                return_rules.ItemVerdict(v.item, True, "ok") for v in verdicts if v.rule == "window"
+            # Our mistake, not the customer's choice: the report window replaces the return
+            # window, and the categories and flags that are never returnable do not apply.
+            # Only an item already being returned stays out.
+            verdicts = [
+                v
+                if v.rule in ("already_returned", "not_delivered")
+                else return_rules.ItemVerdict(v.item, True, "ok")
+                for v in verdicts
             ]
         allowed = [v.item for v in verdicts if v.allowed]
         blocked = [v for v in verdicts if not v.allowed]
@@ -485,10 +527,11 @@ class ValidateReturnForm(OrderOwnershipValidation):
                 response="utter_return_reason_understood", reason=vocabulary().reasons[reason].label
             )
         result: dict[str, Any] = {"return_reason": reason}
-        if flow == "problem" and reason not in return_rules.PROBLEM_REASONS:
+        problem_reasons = (await current_policy()).problem_reasons
+        if flow == "problem" and reason not in problem_reasons:
             result["return_flow"] = "return"  # a fault or a change of mind: the return rules apply
-        elif flow == "return" and reason == "missing":
-            result["return_flow"] = "problem"  # nothing to send back: the report rules apply
+        elif flow == "return" and reason in problem_reasons:
+            result["return_flow"] = "problem"  # damaged, wrong or missing: the report rules apply
         if result.get("return_flow") or (flow == "problem" and tracker.get_slot("return_items")):
             order = await owned_order(tracker)
             items = tracker.get_slot("return_items") or []
@@ -497,7 +540,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
                 changed = tracker.copy()
                 changed.slots["return_flow"] = result.get("return_flow", flow)
                 changed.slots["return_reason"] = reason
-                result.update(await self._decide(order, match_items(order, items), changed, dispatcher))
+                result.update(await self._decide(order, items_named(order, items), changed, dispatcher))
         result.update(await self._next_question(tracker, result, reason))
         return result
 
@@ -507,7 +550,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
         flow = decided.get("return_flow", flow_of(tracker))
         if order is None or flow != "return" or decided.get("return_blocked"):
             return {"return_flag": None}
-        items = match_items(order, decided.get("return_items", tracker.get_slot("return_items")) or [])
+        items = items_named(order, decided.get("return_items", tracker.get_slot("return_items")) or [])
         answered = decided.get("return_flags_checked", tracker.get_slot("return_flags_checked")) or []
         pending = return_rules.flag_questions(await current_policy(), items, reason, answered)
         return (
@@ -524,7 +567,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
         order = await owned_order(tracker)
         if question is None or order is None:
             return {"return_flag": None, "return_flag_answer": None}
-        items = match_items(order, tracker.get_slot("return_items") or [])
+        items = items_named(order, tracker.get_slot("return_items") or [])
         result: dict[str, Any] = {
             "return_flag_answer": bool(value),
             "return_flags_checked": [*(tracker.get_slot("return_flags_checked") or []), flag],
@@ -565,7 +608,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
             order = await owned_order(tracker)
             if order is not None:
                 policy = await current_policy()
-                items = match_items(order, tracker.get_slot("return_items") or [])
+                items = items_named(order, tracker.get_slot("return_items") or [])
                 returns = await get_shop().returns_for_order(order.number)
                 if not return_rules.exchange_allowed(policy, items, returns):
                     dispatcher.utter_message(text=policy.exchange.explanation)
@@ -588,9 +631,11 @@ class ValidateReturnForm(OrderOwnershipValidation):
 
 
 def _buttons(choices: Iterable[Choice], slot: str) -> list[dict[str, str]]:
-    return [
-        {"title": choice.label, "payload": f'/inform{{"{slot}": "{choice.value}"}}'} for choice in choices
-    ]
+    return [{"title": choice.label, "payload": inform_payload(slot, choice.value)} for choice in choices]
+
+
+def inform_payload(entity: str, value: str) -> str:
+    return "/inform" + json.dumps({entity: value})
 
 
 class ActionAskReturnItems(Action):
@@ -604,10 +649,10 @@ class ActionAskReturnItems(Action):
         if order is None:
             return []
         buttons = [
-            {"title": item.name, "payload": f'/inform{{"product": "{item.name}"}}'} for item in order.items
+            {"title": item.name, "payload": inform_payload("product", item.name)} for item in order.items
         ]
         if len(order.items) > 1:
-            buttons.append({"title": "All of them", "payload": '/inform{"product": "all of them"}'})
+            buttons.append({"title": "All of them", "payload": inform_payload("product", "all of them")})
         response = "utter_ask_problem_items" if flow_of(tracker) == "problem" else "utter_ask_return_items"
         dispatcher.utter_message(response=response, order_id=order.number, buttons=buttons)
         return []
@@ -738,7 +783,7 @@ class ActionSubmitReturn(Action):
         if blocked:
             return self._blocked(dispatcher, tracker, order, blocked)
         policy = await current_policy()
-        items = match_items(order, tracker.get_slot("return_items") or [])
+        items = items_named(order, tracker.get_slot("return_items") or [])
         reason = tracker.get_slot("return_reason") or "other"
         resolution = tracker.get_slot("return_resolution") or "refund"
         method = tracker.get_slot("return_method") or "none"
@@ -766,9 +811,10 @@ class ActionSubmitReturn(Action):
     ) -> list[EventType]:
         notice = tracker.get_slot("return_notice") or ""
         if blocked == "not_delivered":
-            response = (
-                "utter_return_not_shipped" if order.status == "processing" else "utter_return_not_delivered"
-            )
+            response = {
+                "processing": "utter_return_not_shipped",
+                "cancelled": "utter_return_order_cancelled",
+            }.get(order.status, "utter_return_not_delivered")
             dispatcher.utter_message(response=response, order_id=order.number)
             return finished()
         if blocked in ("problem_window", "high_value"):
@@ -840,6 +886,9 @@ def confirm(
 # --- return and refund status --------------------------------------------------------------------
 
 
+RMA = re.compile(r"^RMA-?\d+$", re.IGNORECASE)
+
+
 class ValidateReturnStatusForm(OrderOwnershipValidation):
     """Order status's ownership check, reached by RMA number or by order number."""
 
@@ -850,19 +899,23 @@ class ValidateReturnStatusForm(OrderOwnershipValidation):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         rmas = _entity_values(tracker, "rma_id")
-        if rmas:
-            request = await get_shop().get_return(rmas[-1])
-            if request is None:
-                dispatcher.utter_message(response="utter_rma_not_found", rma=rmas[-1].upper())
-                tries = attempts(tracker, "order_attempts") + 1
-                return {"order_id": None, "rma_id": None, "order_attempts": float(tries)}
-            return {"order_id": request.order_number, "rma_id": request.rma}
+        if rmas:  # validation looks it up and puts its order in its place
+            return {"order_id": rmas[-1].upper()}
         return await super().extract_order_id(dispatcher, tracker, domain)
 
-    async def validate_rma_id(
+    async def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return {"rma_id": value}
+        text = str((value[-1] if value else "") if isinstance(value, list) else value or "").strip()
+        if not RMA.match(text):
+            return {**await super().validate_order_id(value, dispatcher, tracker, domain), "rma_id": None}
+        request = await get_shop().get_return(text)
+        if request is None:
+            dispatcher.utter_message(response="utter_rma_not_found", rma=text.upper())
+            tries = attempts(tracker, "order_attempts") + 1
+            return {"order_id": None, "rma_id": None, "order_attempts": float(tries)}
+        result = await super().validate_order_id(request.order_number, dispatcher, tracker, domain)
+        return {**result, "rma_id": request.rma}
 
 
 class ActionReturnStatus(Action):
@@ -883,15 +936,16 @@ class ActionReturnStatus(Action):
             dispatcher.utter_message(response="utter_no_return", order_id=order.number)
         policy = await current_policy()
         for request in returns:
-            response, variables = return_status_response(policy, order, request)
-            dispatcher.utter_message(response=response, **variables)
+            for response, variables in return_status_responses(policy, order, request):
+                dispatcher.utter_message(response=response, **variables)
         return reset_events()
 
 
-def return_status_response(
+def return_status_responses(
     policy: ReturnPolicy, order: Order, request: ReturnRequest
-) -> tuple[str, dict[str, Any]]:
-    """The response telling where a return stands, with its variables."""
+) -> list[tuple[str, dict[str, Any]]]:
+    """Where a return stands, and, while it is under way, what follows (a refund, the new
+    size, the replacement), as responses with their variables."""
     reached = {change.status: change.at for change in request.history}
     variables: dict[str, Any] = {
         "rma": request.rma,
@@ -904,20 +958,17 @@ def return_status_response(
     if request.status == "refunded":
         when = request.refunded_at or reached.get("refunded") or request.requested_at
         amount = request.refund_amount if request.refund_amount is not None else Decimal("0")
-        return "utter_return_refunded", {
-            **variables,
-            "amount": f"{amount:.2f}",
-            "refunded_date": format_day(when),
-        }
+        refunded = {**variables, "amount": f"{amount:.2f}", "refunded_date": format_day(when)}
+        return [("utter_return_refunded", refunded)]
+    if request.status in ("exchanged", "rejected"):
+        return [(f"utter_return_{request.status}", variables)]
     if request.status == "pickup_scheduled" and request.pickup_date:
-        return "utter_return_pickup_scheduled", {**variables, "pickup_date": format_day(request.pickup_date)}
-    if request.status == "label_sent":
-        return "utter_return_label_sent", variables
-    if request.status == "received":
+        now = ("utter_return_pickup_scheduled", {**variables, "pickup_date": format_day(request.pickup_date)})
+    elif request.status == "label_sent":
+        now = ("utter_return_label_sent", variables)
+    elif request.status == "received":
         when = reached.get("received") or request.requested_at
-        return "utter_return_received", {**variables, "received_date": format_day(when)}
-    if request.status == "exchanged":
-        return "utter_return_exchanged", variables
-    if request.status == "rejected":
-        return "utter_return_rejected", variables
-    return "utter_return_requested", variables
+        now = ("utter_return_received", {**variables, "received_date": format_day(when)})
+    else:
+        now = ("utter_return_requested", variables)
+    return [now, (f"utter_return_then_{request.resolution}", variables)]

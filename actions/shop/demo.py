@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import secrets
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 ShopBase: Any = declarative_base()
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "shop_alembic_version"
+FINAL_STATUSES = frozenset({"refunded", "exchanged", "rejected"})
+# Alembic's context is global to the process: one migration at a time.
+_MIGRATING = threading.Lock()
 
 
 class CustomerRow(ShopBase):
@@ -120,6 +124,11 @@ class SeedMarker(ShopBase):
 def migrate(url: str, revision: str = "head") -> None:
     """Brings the shop schema to `revision` (blocking). A database created before the shop
     had migrations (tables, no version table) is recognised as revision 0001 first."""
+    with _MIGRATING:
+        _migrate(url, revision)
+
+
+def _migrate(url: str, revision: str) -> None:
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     config = Config()
@@ -292,11 +301,18 @@ class DemoShop:
         self._sessions = sessionmaker(self._engine, class_=AsyncSession, expire_on_commit=False)
         self._seed_file = seed_file
         self._ready = False
+        self._preparing: asyncio.Lock | None = None
 
     async def prepare(self) -> None:
         """Creates the tables and seeds them once per database (idempotent)."""
         if self._ready:
             return
+        self._preparing = self._preparing or asyncio.Lock()
+        async with self._preparing:  # the first requests after a start wait for one migration
+            if not self._ready:
+                await self._migrate_and_seed()
+
+    async def _migrate_and_seed(self) -> None:
         await asyncio.to_thread(migrate, self._url)
         now = dt.datetime.now(dt.timezone.utc)
         try:
@@ -357,8 +373,13 @@ class DemoShop:
             )
             return [_return_from_row(row) for row in result.scalars()]
 
-    async def _return_row(self, session: AsyncSession, condition: Any) -> ReturnRow | None:
-        result = await session.execute(sa.select(ReturnRow).where(condition))
+    async def _return_row(
+        self, session: AsyncSession, condition: Any, lock: bool = False
+    ) -> ReturnRow | None:
+        statement = sa.select(ReturnRow).where(condition)
+        if lock:  # PostgreSQL: concurrent status changes queue (SQLite's writer lock does the same)
+            statement = statement.with_for_update(of=ReturnRow)
+        result = await session.execute(statement)
         return result.scalars().first()
 
     async def create_return(self, request: NewReturn) -> tuple[ReturnRequest, bool]:
@@ -411,11 +432,15 @@ class DemoShop:
     ) -> ReturnRequest:
         if status not in RETURN_STATUSES:
             raise ValueError(f"unknown return status {status!r} (known: {', '.join(RETURN_STATUSES)})")
+        if status == "requested":
+            raise ValueError("a return is requested once, when it is created")
         await self.prepare()
         async with self._sessions.begin() as session:
-            row = await self._return_row(session, ReturnRow.rma == rma.upper())
+            row = await self._return_row(session, ReturnRow.rma == rma.upper(), lock=True)
             if row is None:
                 raise LookupError(rma)
+            if row.status in FINAL_STATUSES:
+                raise ValueError(f"return {row.rma} is {row.status}: its status cannot change any more")
             now = dt.datetime.now(dt.timezone.utc)
             row.status = status
             row.events.append(ReturnEventRow(status=status, at=now))
@@ -423,8 +448,8 @@ class DemoShop:
                 row.refunded_at = now
                 if refund_amount is not None:
                     row.refund_amount = refund_amount
-            if status == "rejected":
-                row.open_key = None
+            if status in ("rejected", "exchanged"):
+                row.open_key = None  # its items may be returned again
         returned = await self.get_return(rma)
         assert returned is not None
         return returned

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 
@@ -181,13 +182,46 @@ async def test_a_database_from_before_migrations_is_upgraded_in_place(database_u
     try:
         old = await upgraded.get_return("RMA-900")
         order = await upgraded.get_order("900001")
+        again, new = await upgraded.create_return(
+            NewReturn("900001", ("kettle",), "defective", "refund", "pickup", Decimal("0"), Decimal("20"))
+        )
     finally:
         await upgraded.close()
     assert old is not None and old.status == "refunded" and old.item_names == ("kettle",)
     assert [(change.status, change.at.day) for change in old.history] == [("requested", 8), ("refunded", 12)]
     assert order is not None and order.payment_method == "card"
+    assert (again.rma, new) == ("RMA-900", False)  # the old return still holds its items
     engine = sa.create_engine(database_url)
     with engine.connect() as connection:
         version = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
     engine.dispose()
     assert version == "0002"
+
+
+def test_business_days_skip_weekends() -> None:
+    friday = dt.date(2026, 11, 20)
+    assert add_business_days(friday, 1) == dt.date(2026, 11, 23)
+    assert add_business_days(friday, 5) == dt.date(2026, 11, 27)
+
+
+async def test_the_first_requests_after_a_start_wait_for_one_migration(database_url: str) -> None:
+    fresh = DemoShop(database_url, SEED)
+    try:
+        orders = await asyncio.gather(
+            *(fresh.get_order(number) for number in ("100234", "100235", "100236", "100237"))
+        )
+        assert [order.number for order in orders if order] == ["100234", "100235", "100236", "100237"]
+    finally:
+        await fresh.close()
+
+
+async def test_a_finished_return_keeps_its_status_and_an_exchange_frees_the_items(shop: DemoShop) -> None:
+    with pytest.raises(ValueError, match="cannot change any more"):
+        await shop.set_return_status("RMA-88120", "received")  # refunded already
+    exchange = NewReturn(
+        "100235", ("wool socks 3-pack",), "doesnt_fit", "exchange", "pickup", Decimal("0"), None
+    )
+    first, _ = await shop.create_return(exchange)
+    await shop.set_return_status(first.rma, "exchanged")
+    second, new = await shop.create_return(exchange)  # the new pair does not fit either
+    assert new and second.rma != first.rma

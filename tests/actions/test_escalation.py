@@ -88,6 +88,7 @@ def test_a_handoff_starts_the_count_again() -> None:
         user("blorp", "nlu_fallback", 0.1, T0),
         user("zzzq", "nlu_fallback", 0.1, T0 + 5),
         {"event": "action", "name": "action_escalate"},
+        {"event": "slot", "name": "handed_over", "value": True},  # what every handoff sets
         user("qqq", "nlu_fallback", 0.1, T0 + 10),
     ]
     assert assess(tracker(events), now=T0 + 10).reason is None

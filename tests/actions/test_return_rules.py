@@ -399,6 +399,13 @@ def test_a_customer_s_words_name_the_way_the_parcel_goes_back() -> None:
         ("both", [SWEATER, SOCKS]),
         ("merino wool sweater", [SWEATER]),
         ("the kettle", []),
+        ("the merino wool sweater", [SWEATER]),  # "wool" alone would also name the socks
+        ("wool sweater", [SWEATER]),
+        ("the wool one", []),  # both are wool: asked again, not both returned
+        ("not all of them, just the socks", [SOCKS]),
+        ("only the socks, keeping everything else", [SOCKS]),
+        ("the sweater and the socks", [SWEATER, SOCKS]),
+        ("all of them please", [SWEATER, SOCKS]),
     ],
 )
 def test_the_customer_names_the_items_to_return(mention: str, expected: list[OrderItem]) -> None:
@@ -430,3 +437,27 @@ def test_the_policy_asks_about_opened_in_ear_headphones_unless_they_are_faulty(p
     assert return_rules.flag_questions(policy, [towel], "changed_mind") == []
     assert return_rules.flag_questions(policy, [earbuds], "defective") == []  # exempt from the condition
     assert return_rules.flag_questions(policy, [earbuds], "changed_mind", answered=[question.flag]) == []
+
+
+def test_an_item_named_like_all_of_them_is_only_itself() -> None:
+    jacket = OrderItem("all-weather jacket", "apparel", Decimal("90.00"))
+    gift = OrderItem("gift card $50", "gift_card", Decimal("50.00"))
+    assert match_items(order(jacket, gift), ["all-weather jacket"]) == [jacket]
+
+
+def test_an_exchanged_item_can_be_returned_but_not_exchanged_again(policy: ReturnPolicy) -> None:
+    placed = order(SWEATER)
+    exchanged = ReturnRequest(
+        "RMA-1",
+        placed.number,
+        "exchanged",
+        "doesnt_fit",
+        (SWEATER.name,),
+        DELIVERED_AT,
+        resolution="exchange",
+    )
+    verdict = return_rules.item_verdict(
+        policy, placed, SWEATER, DELIVERED_AT.date() + dt.timedelta(days=10), [exchanged]
+    )
+    assert verdict.allowed
+    assert not return_rules.exchange_allowed(policy, [SWEATER], [exchanged])

@@ -30,9 +30,14 @@ def new_sender() -> str:
 
 
 def add_order(
-    stack: Stack, delivered: dt.timedelta, items: list[tuple[str, str, str]], payment_method: str = "card"
+    stack: Stack,
+    delivered: dt.timedelta,
+    items: list[tuple[str, str, str]],
+    payment_method: str = "card",
+    status: str = "delivered",
 ) -> tuple[str, str]:
-    """A delivered order of a new customer in the running shop: (order number, email)."""
+    """An order of a new customer in the running shop, delivered `delivered` ago unless
+    `status` says otherwise: (order number, email)."""
     url = f"sqlite:///{stack.shop_db}"
     migrate(url)  # idempotent; no shop request is in flight while a test sets up
     number = str(uuid.uuid4().int % 9_000_000 + 1_000_000)
@@ -46,10 +51,11 @@ def add_order(
                 OrderRow(
                     number=number,
                     customer=customer,
-                    status="delivered",
+                    status=status,
                     placed_at=now - delivered - dt.timedelta(days=3),
-                    shipped_at=now - delivered - dt.timedelta(days=2),
-                    delivered_at=now - delivered,
+                    shipped_at=now - delivered - dt.timedelta(days=2) if status != "cancelled" else None,
+                    delivered_at=now - delivered if status == "delivered" else None,
+                    cancelled_at=now - delivered if status == "cancelled" else None,
                     shipping_method="standard",
                     carrier="UPS",
                     ship_to_country="US",
@@ -106,14 +112,15 @@ def test_the_sweater_of_100235_is_returned_once_with_an_rma_and_its_next_step(st
 
     [rma] = set(RMA.findall(confirmation))
     assert "merino wool sweater" in confirmation
-    assert "courier picks it up for free" in confirmation
+    assert "courier picks it up on" in confirmation and "at no extra charge" in confirmation
     assert "$114.05" in confirmation and "$5.95 return label fee" in confirmation  # $120.00 - $5.95
     assert "within 2 business days" in confirmation and "3-5 business days" in confirmation
     assert "unused" in confirmation  # the condition rule: a change-of-size return is not exempt
     [(stored, status, why, resolution, fee)] = [r for r in shop_returns(stack, "100235") if r[0] == rma]
     assert (status, why, resolution, fee) == ("pickup_scheduled", "doesnt_fit", "refund", Decimal("5.95"))
 
-    # Asked again: the open return, not a second one.
+    # Asked again: the item is being returned already (the form stops before submitting; the
+    # backend's own idempotency is tested in tests/actions/test_demo_shop.py).
     again = new_sender()
     stack.say(again, "I want to return the merino wool sweater from order 100235")
     repeated = texts(stack.say(again, "jane.doe@example.com"))
@@ -170,7 +177,8 @@ def test_an_order_on_its_way_cannot_be_returned_yet(stack: Stack) -> None:
 
 def test_a_stranger_learns_nothing_about_a_return(stack: Stack) -> None:
     sender = new_sender()
-    stack.say(sender, "what's happening with RMA-20431?")
+    asked = texts(stack.say(sender, "what's happening with RMA-20431?"))
+    assert "email" in asked and "100242" not in asked  # not even which order it belongs to
     reply = texts(stack.say(sender, "someone@example.com"))
     assert "doesn't match" in reply
     assert "table lamp" not in reply and "pickup" not in reply
@@ -209,6 +217,7 @@ def test_an_unknown_rma_number_is_said_plainly(stack: Stack) -> None:
     sender = new_sender()
     reply = texts(stack.say(sender, "status of return RMA-55555"))
     assert "couldn't find a return with the number RMA-55555" in reply
+    assert "doesn't look like an order number" not in reply  # one plain answer, not two
     assert "RMA number" in reply  # asked again, nothing revealed
 
 
@@ -395,3 +404,45 @@ def _return_rows(stack: Stack, number: str) -> list[ReturnRow]:
             return rows
     finally:
         engine.dispose()
+
+
+def test_a_cancelled_order_has_nothing_to_return(stack: Stack) -> None:
+    number, email = add_order(
+        stack, dt.timedelta(days=2), [("desk fan", "home", "40.00")], status="cancelled"
+    )
+    sender = new_sender()
+    stack.say(sender, f"I want to return order {number}")
+    reply = texts(stack.say(sender, email))
+    assert "was cancelled, so there's nothing to return" in reply
+
+
+def test_questions_in_the_middle_of_a_return_are_answered_and_do_not_change_it(stack: Stack) -> None:
+    number, email = add_order(
+        stack,
+        dt.timedelta(days=5),
+        [("linen shirt", "apparel", "55.00"), ("linen trousers", "apparel", "65.00")],
+    )
+    sender = new_sender()
+    stack.say(sender, f"I want to return the shirt from order {number}")
+    assert "reason" in texts(stack.say(sender, email)).lower()
+    policy = texts(stack.say(sender, "do I pay for the return label if the trousers don't fit?"))
+    assert "$5.95" in policy  # the question is answered, not taken as an answer
+    elsewhere = texts(stack.say(sender, "where is my order 100234?"))
+    assert f"finish the return for order {number} first" in elsewhere
+    stack.say(sender, "it's too big")
+    stack.say(sender, "refund")
+    confirmation = texts(stack.say(sender, "pickup"))
+    assert "linen shirt" in confirmation and "linen trousers" not in confirmation
+    [(_, _, reason, _, _)] = shop_returns(stack, number)
+    assert reason == "doesnt_fit"
+
+
+def test_damage_named_while_starting_a_return_follows_the_report_rules(stack: Stack) -> None:
+    number, email = add_order(stack, dt.timedelta(days=6), [("serving platter", "home", "38.00")])
+    sender = new_sender()
+    stack.say(sender, f"I want to return order {number}")
+    stack.say(sender, email)
+    reply = texts(stack.say(sender, "it arrived damaged"))
+    assert "within 48 hours of delivery" in reply
+    assert [reason for reason, _ in tickets(stack, sender)] == ["late_problem_report"]
+    assert shop_returns(stack, number) == []

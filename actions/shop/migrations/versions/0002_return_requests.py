@@ -43,6 +43,29 @@ def upgrade() -> None:
         "INSERT INTO shop_return_events (return_id, status, at) "
         "SELECT id, status, COALESCE(refunded_at, requested_at) FROM shop_returns WHERE status <> 'requested'"
     )
+    # Returns from before hold their items like new ones (actions/shop/base.py NewReturn.key).
+    returns = sa.table(
+        "shop_returns",
+        sa.column("id", sa.Integer),
+        sa.column("order_id", sa.Integer),
+        sa.column("status", sa.String),
+        sa.column("item_names", sa.JSON),
+        sa.column("open_key", sa.String),
+    )
+    orders = sa.table("shop_orders", sa.column("id", sa.Integer), sa.column("number", sa.String))
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.select(returns.c.id, orders.c.number, returns.c.item_names)
+        .select_from(returns.join(orders, returns.c.order_id == orders.c.id))
+        .where(returns.c.status.notin_(["rejected", "exchanged"]))
+        .order_by(returns.c.id)
+    ).all()
+    taken: set[str] = set()
+    for return_id, number, names in rows:
+        key = f"{number}:{'|'.join(sorted(names))}"
+        if key not in taken:  # two open returns of the same items before: the first keeps them
+            taken.add(key)
+            bind.execute(returns.update().where(returns.c.id == return_id).values(open_key=key))
 
 
 def downgrade() -> None:
