@@ -7,6 +7,7 @@ the tail of those logs.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -178,6 +179,16 @@ class Stack:
                 return [tuple(row) for row in conn.execute(sa.text(sql), params)]
         finally:
             engine.dispose()
+
+    def tickets(self, sender: str) -> list[tuple[str, dict[str, Any]]]:
+        """The tickets of a REST sender's conversations, oldest first: (reason, details)."""
+        rows = self.query(
+            "SELECT t.reason, t.details FROM tickets t JOIN conversations c ON c.id = t.conversation_id "
+            "JOIN channel_identities i ON i.customer_id = c.customer_id "
+            "WHERE i.channel = 'rest' AND i.external_id = :sender ORDER BY t.id",
+            sender=sender,
+        )
+        return [(reason, json.loads(details)) for reason, details in rows]
 
     def __enter__(self) -> Stack:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
@@ -15,16 +14,6 @@ pytestmark = pytest.mark.e2e
 
 def new_sender() -> str:
     return f"upset-{uuid.uuid4().hex[:8]}"
-
-
-def tickets(stack: Stack, sender: str) -> list[tuple[str, dict]]:
-    rows = stack.query(
-        "SELECT t.reason, t.details FROM tickets t JOIN conversations c ON c.id = t.conversation_id "
-        "JOIN channel_identities i ON i.customer_id = c.customer_id "
-        "WHERE i.channel = 'rest' AND i.external_id = :sender ORDER BY t.id",
-        sender=sender,
-    )
-    return [(reason, json.loads(details)) for reason, details in rows]
 
 
 def test_the_parse_result_carries_a_frustration_score(stack: Stack) -> None:
@@ -46,7 +35,7 @@ def test_a_furious_customer_is_handed_over_without_asking(stack: Stack) -> None:
         )
     )
     assert "handing you to a person" in reply
-    [(reason, details)] = tickets(stack, sender)
+    [(reason, details)] = stack.tickets(sender)
     assert reason == "frustration"
     assert details["priority"] in ("P1", "P2") and details["frustration"] >= 0.5
     assert {"repetition", "threat"} <= set(details["cues"])
@@ -63,21 +52,21 @@ def test_a_calm_problem_report_is_not_escalated(stack: Stack) -> None:
     reply = texts(stack.say(sender, "the lid of the jar was cracked, could I get another one?"))
     assert "handing you to a person" not in reply
     assert "order number" in reply  # the bot sorts it out itself (tests/e2e/test_returns.py)
-    assert tickets(stack, sender) == []
+    assert stack.tickets(sender) == []
 
 
 def test_two_messages_not_understood_in_a_row_bring_a_person(stack: Stack) -> None:
     sender = new_sender()
     assert "didn't quite understand" in texts(stack.say(sender, "blorp zzzq"))
     assert "handing you to a person" in texts(stack.say(sender, "vrrm qxx plonk"))
-    assert [reason for reason, _ in tickets(stack, sender)] == ["repeated_fallback"]
+    assert [reason for reason, _ in stack.tickets(sender)] == ["repeated_fallback"]
 
 
 def test_a_safety_problem_goes_straight_to_a_person(stack: Stack) -> None:
     sender = new_sender()
     reply = texts(stack.say(sender, "my new kettle sparked and started smoking when I switched it on"))
     assert "handing you to a person" in reply
-    [(reason, details)] = tickets(stack, sender)
+    [(reason, details)] = stack.tickets(sender)
     assert reason == "high_impact" and details["problem"] == "safety"
     assert "order number" not in reply  # the problem form does not start after the handoff
 
@@ -88,7 +77,7 @@ def test_frustration_in_the_middle_of_an_order_check_ends_it_and_brings_a_person
     reply = texts(stack.say(sender, "this is RIDICULOUS, I have asked THREE times already, useless!!!"))
     assert "handing you to a person" in reply
     assert "email" not in reply.lower()  # the check does not carry on after the handoff
-    assert [reason for reason, _ in tickets(stack, sender)] == ["frustration"]
+    assert [reason for reason, _ in stack.tickets(sender)] == ["frustration"]
     again = texts(stack.say(sender, "WHERE IS IT, this is a joke!!!"))
     assert "handing you to a person" not in again  # said once, not at every message
-    assert len(tickets(stack, sender)) == 1
+    assert len(stack.tickets(sender)) == 1

@@ -8,7 +8,6 @@ order of its own (`add_order`) unless it is the seed order the issue names.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import uuid
 from decimal import Decimal
@@ -81,16 +80,6 @@ def shop_returns(stack: Stack, number: str) -> list[tuple[str, str, str, str, De
             return [(r.rma, r.status, r.reason, r.resolution, Decimal(r.fee)) for r in rows]
     finally:
         engine.dispose()
-
-
-def tickets(stack: Stack, sender: str) -> list[tuple[str, dict]]:
-    rows = stack.query(
-        "SELECT t.reason, t.details FROM tickets t JOIN conversations c ON c.id = t.conversation_id "
-        "JOIN channel_identities i ON i.customer_id = c.customer_id "
-        "WHERE i.channel = 'rest' AND i.external_id = :sender ORDER BY t.id",
-        sender=sender,
-    )
-    return [(reason, json.loads(details)) for reason, details in rows]
 
 
 def buttons(replies: list[dict]) -> list[str]:
@@ -313,7 +302,7 @@ def test_a_damaged_item_reported_in_time_gets_a_free_replacement(stack: Stack) -
     assert RMA.search(confirmation) and "replacement by express" in confirmation
     [(_, status, reason, resolution, fee)] = shop_returns(stack, number)
     assert (status, reason, resolution, fee) == ("pickup_scheduled", "damaged", "replacement", Decimal("0"))
-    assert tickets(stack, sender) == []
+    assert stack.tickets(sender) == []
 
 
 def test_a_missing_item_needs_nothing_sent_back(stack: Stack) -> None:
@@ -337,7 +326,7 @@ def test_a_problem_reported_after_48_hours_goes_to_a_person(stack: Stack) -> Non
     reply = texts(stack.say(sender, email))
     assert "within 48 hours of delivery" in reply
     assert "passing this conversation to our support team" in reply
-    [(reason, details)] = tickets(stack, sender)
+    [(reason, details)] = stack.tickets(sender)
     assert reason == "late_problem_report"
     assert details["order_id"] == number and details["problem"] == "damaged"
     assert shop_returns(stack, number) == []
@@ -349,7 +338,7 @@ def test_a_damaged_high_value_item_goes_to_a_person(stack: Stack) -> None:
     stack.say(sender, f"the helmet from order {number} arrived damaged")
     reply = texts(stack.say(sender, email))
     assert "worth $260.00" in reply
-    [(reason, details)] = tickets(stack, sender)
+    [(reason, details)] = stack.tickets(sender)
     assert reason == "high_value_problem" and details["items"] == ["road bike helmet"]
 
 
@@ -444,5 +433,5 @@ def test_damage_named_while_starting_a_return_follows_the_report_rules(stack: St
     stack.say(sender, email)
     reply = texts(stack.say(sender, "it arrived damaged"))
     assert "within 48 hours of delivery" in reply
-    assert [reason for reason, _ in tickets(stack, sender)] == ["late_problem_report"]
+    assert [reason for reason, _ in stack.tickets(sender)] == ["late_problem_report"]
     assert shop_returns(stack, number) == []
