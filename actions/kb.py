@@ -73,6 +73,7 @@ class RefundRule:
 @dataclass(frozen=True)
 class ExchangeRule:
     free_exchanges_per_item: int
+    fee: Decimal
     kinds: tuple[str, ...]
     within_return_window: bool
     explanation: str
@@ -423,7 +424,7 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
         data,
         "exchange",
         "exchange",
-        ("free_exchanges_per_item", "kinds", "within_return_window", "explanation"),
+        ("free_exchanges_per_item", "fee", "kinds", "within_return_window", "explanation"),
     )
 
     exempt = fields.strings(condition, "exempt_reasons", "condition.exempt_reasons", required=False)
@@ -479,6 +480,7 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
             free_exchanges_per_item=fields.days(
                 exchange, "free_exchanges_per_item", "exchange.free_exchanges_per_item"
             ),
+            fee=fields.money(exchange.get("fee"), "exchange.fee"),
             kinds=fields.strings(exchange, "kinds", "exchange.kinds"),
             within_return_window=fields.flag(
                 exchange, "within_return_window", "exchange.within_return_window"

@@ -139,10 +139,10 @@ def exchange_allowed(
 
 
 def fee(policy: ReturnPolicy, reason: str, resolution: str) -> Decimal:
-    """The label fee deducted from the refund. An exchange (within its allowance) and a
-    replacement are free; a refund pays the fee of its reason."""
-    if resolution in ("exchange", "replacement"):
-        return Decimal("0")
+    """The label fee: an exchange (within its allowance) pays the exchange fee; a refund or
+    a replacement pays the fee of its reason (nothing for damaged, wrong or missing items)."""
+    if resolution == "exchange":
+        return policy.exchange.fee
     return policy.label_fee(reason)
 
 

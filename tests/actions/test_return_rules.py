@@ -219,12 +219,17 @@ def test_a_refund_for_a_fault_of_ours_is_free(policy: ReturnPolicy, reason: str)
     assert return_rules.fee(policy, reason, "refund") == Decimal("0")
 
 
-@pytest.mark.parametrize("resolution", ["exchange", "replacement"])
-def test_exchanges_and_replacements_are_free_whatever_the_reason(
-    policy: ReturnPolicy, resolution: str
-) -> None:
-    assert return_rules.fee(policy, "changed_mind", resolution) == Decimal("0")
-    assert return_rules.fee(policy, "doesnt_fit", resolution) == Decimal("0")
+def test_an_exchange_pays_the_exchange_fee_whatever_the_reason(policy: ReturnPolicy) -> None:
+    assert policy.exchange.fee == Decimal("0")
+    assert return_rules.fee(policy, "changed_mind", "exchange") == policy.exchange.fee
+    assert return_rules.fee(policy, "doesnt_fit", "exchange") == policy.exchange.fee
+    dearer = dataclasses.replace(policy, exchange=dataclasses.replace(policy.exchange, fee=Decimal("3.00")))
+    assert return_rules.fee(dearer, "doesnt_fit", "exchange") == Decimal("3.00")
+
+
+@pytest.mark.parametrize("reason", ["damaged", "wrong_item", "missing"])
+def test_a_replacement_for_a_problem_of_ours_is_free(policy: ReturnPolicy, reason: str) -> None:
+    assert return_rules.fee(policy, reason, "replacement") == Decimal("0")
 
 
 def test_the_refund_is_the_items_total_less_the_label_fee(policy: ReturnPolicy) -> None:
