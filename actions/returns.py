@@ -42,6 +42,7 @@ from actions.orders import (
     normalise_order_number,
     owned_order,
     reset_events,
+    status_response,
 )
 from actions.shop.base import NewReturn, Order, OrderItem, ReturnRequest
 from actions.shop.demo import add_business_days
@@ -810,6 +811,12 @@ class ActionSubmitReturn(Action):
         dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, blocked: str
     ) -> list[EventType]:
         notice = tracker.get_slot("return_notice") or ""
+        if blocked == "not_delivered" and flow_of(tracker) == "problem" and order.status == "shipped":
+            # "it never arrived" about a parcel still on its way: where it is, and a person.
+            response, variables = status_response(order)
+            dispatcher.utter_message(response=response, **variables)
+            dispatcher.utter_message(response="utter_offer_human")
+            return finished(human_offered=True)
         if blocked == "not_delivered":
             response = {
                 "processing": "utter_return_not_shipped",

@@ -435,3 +435,12 @@ def test_damage_named_while_starting_a_return_follows_the_report_rules(stack: St
     assert "within 48 hours of delivery" in reply
     assert [reason for reason, _ in stack.tickets(sender)] == ["late_problem_report"]
     assert shop_returns(stack, number) == []
+
+
+def test_a_parcel_reported_missing_while_on_its_way_gets_its_tracking_and_a_person(stack: Stack) -> None:
+    sender = new_sender()
+    stack.say(sender, "my parcel for order 100234 never arrived")
+    reply = stack.say(sender, "jane.doe@example.com")
+    assert "1Z999AA10123456784" in texts(reply) and "Expected delivery" in texts(reply)
+    assert "Yes, connect me" in buttons(reply)
+    assert shop_returns(stack, "100234") == []
