@@ -102,9 +102,7 @@ def report(results: dict[str, Any]) -> str:
     threshold = results["threshold"]
     lines.append(f"  meaning threshold {threshold} (actions/returns.yml); on the development part:")
     for question, r in results["questions"].items():
-        sweep = ", ".join(
-            f"{t}: {s['right']:.0%}/{s['wrong']:.0%}" for t, s in r["dev_sweep"].items()
-        )
+        sweep = ", ".join(f"{t}: {s['right']:.0%}/{s['wrong']:.0%}" for t, s in r["dev_sweep"].items())
         lines.append(f"    {question}: {sweep}")
     return "\n".join(lines)
 
