@@ -7,7 +7,6 @@ limited number of tries), or has already proven it earlier in the conversation.
 from __future__ import annotations
 
 import abc
-import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend import get_shop
+from actions.dates import format_day
 from actions.settings import get_settings
 from actions.shop.base import Order, OrderNotCancellable
 
@@ -63,10 +63,6 @@ def normalise_email(value: Any) -> str | None:
         value = value[-1] if value else None
     email = str(value or "").strip().strip(".,;").lower()
     return email if EMAIL.match(email) else None
-
-
-def format_day(value: dt.date | dt.datetime) -> str:
-    return f"{value:%A} {value.day} {value:%B}"
 
 
 def describe_items(order: Order) -> str:

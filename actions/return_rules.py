@@ -12,21 +12,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from actions.dates import add_months, format_date, format_day
 from actions.kb import FlagQuestion, ReturnPolicy
 from actions.shop.base import Order, OrderItem, ReturnRequest
 
 # A return closed without the item staying with us: its items may be returned again (an
 # exchanged item is a new one; a rejected return sent nothing back).
 RELEASED = frozenset({"rejected", "exchanged"})
-
-
-def format_day(value: dt.date | dt.datetime) -> str:
-    return f"{value:%A} {value.day} {value:%B}"
-
-
-def format_date(value: dt.date | dt.datetime) -> str:
-    """A date further away than a few weeks, with its year."""
-    return f"{value.day} {value:%B} {value:%Y}"
 
 
 @dataclass(frozen=True)
@@ -42,17 +34,6 @@ class ItemVerdict:
 
 def window_start(policy: ReturnPolicy, order: Order) -> dt.datetime | None:
     return order.delivered_at if policy.window_starts == "delivery" else order.placed_at
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for last in (31, 30, 29, 28):
-        try:
-            return dt.date(year, month, min(day.day, last))
-        except ValueError:
-            continue
-    raise ValueError(day)  # unreachable: every month has 28 days
 
 
 def holding_returns(returns: Iterable[ReturnRequest]) -> list[ReturnRequest]:

@@ -30,6 +30,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import return_rules
 from actions.backend import get_shop
+from actions.dates import add_business_days, format_day
 from actions.escalation import escalation_details, hand_over, problem_kind
 from actions.faq import knowledge_service
 from actions.helpdesk import intent_of
@@ -38,14 +39,12 @@ from actions.orders import (
     OrderOwnershipValidation,
     attempts,
     explain_failure,
-    format_day,
     normalise_order_number,
     owned_order,
     reset_events,
     status_response,
 )
 from actions.shop.base import NewReturn, Order, OrderItem, ReturnRequest
-from actions.shop.demo import add_business_days
 
 VOCABULARY_FILE = Path(__file__).with_name("returns.yml")
 

@@ -7,9 +7,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from actions.dates import add_business_days
 from actions.settings import ROOT
 from actions.shop.base import NewReturn, OrderNotCancellable
-from actions.shop.demo import VERSION_TABLE, DemoShop, add_business_days, migrate
+from actions.shop.demo import VERSION_TABLE, DemoShop, migrate
 
 SEED = ROOT / "seeds" / "demo_shop.yml"
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 from actions import return_rules
+from actions.dates import format_date, format_day
 from actions.kb import ReturnPolicy, load_return_policy
 from actions.returns import match_choice, match_items, read_choice, vocabulary
 from actions.settings import ROOT
@@ -90,7 +91,7 @@ def test_apparel_cannot_be_returned_on_the_31st_day_and_the_customer_is_told_the
     assert verdict.rule == "window"
     assert verdict.last_day == day(30)
     assert "30 days" in verdict.explanation
-    assert return_rules.format_day(day(30)) in verdict.explanation
+    assert format_day(day(30)) in verdict.explanation
     assert "Sunday 31 March" in verdict.explanation
 
 
@@ -108,7 +109,7 @@ def test_electronics_cannot_be_returned_on_the_16th_day(policy: ReturnPolicy) ->
     assert not verdict.allowed
     assert verdict.rule == "window"
     assert "15 days" in verdict.explanation
-    assert return_rules.format_day(day(15)) in verdict.explanation
+    assert format_day(day(15)) in verdict.explanation
 
 
 # --- items that are never returnable -------------------------------------------------------
@@ -187,7 +188,7 @@ def test_electronics_past_the_return_window_are_pointed_to_the_12_month_warranty
     assert verdict.rule == "window"
     assert verdict.warranty
     assert "12-month" in verdict.warranty
-    assert return_rules.format_date(dt.date(2025, 3, 1)) in verdict.warranty
+    assert format_date(dt.date(2025, 3, 1)) in verdict.warranty
 
 
 def test_apparel_past_the_return_window_has_no_warranty_to_point_to(policy: ReturnPolicy) -> None:
@@ -301,7 +302,7 @@ def test_a_problem_reported_49_hours_after_delivery_goes_to_a_person(policy: Ret
     assert verdict.rule == "problem_window"
     assert not verdict.in_time
     assert "48 hours" in verdict.explanation
-    assert return_rules.format_day(DELIVERED_AT) in verdict.explanation
+    assert format_day(DELIVERED_AT) in verdict.explanation
 
 
 def test_a_valuable_item_reported_in_time_goes_to_a_person(policy: ReturnPolicy) -> None:
