@@ -118,6 +118,9 @@ class ReturnPolicy:
     def label_fee(self, reason: str) -> Decimal:
         return self.fees_by_reason[reason]
 
+    def flag_question(self, flag: str | None) -> FlagQuestion | None:
+        return next((question for question in self.flag_questions if question.flag == flag), None)
+
 
 @dataclass(frozen=True)
 class KnowledgeBase:

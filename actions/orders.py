@@ -24,6 +24,21 @@ from actions.shop.base import Order, OrderNotCancellable
 ORDER_NUMBER = re.compile(r"^\d{5,8}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
+# The return form's answers (actions/returns.py): a new return or problem report starts
+# without them.
+RETURN_SLOTS = (
+    "return_flag",
+    "return_flag_answer",
+    "return_flags_checked",
+    "return_items",
+    "return_reason",
+    "return_resolution",
+    "return_method",
+    "return_blocked",
+    "return_notice",
+    "return_order",
+)
+
 # Slots a finished order conversation clears, so the next question starts afresh;
 # `verified_email` stays: ownership once proven holds for the conversation.
 RESET_AFTER_ORDER = {
@@ -33,18 +48,9 @@ RESET_AFTER_ORDER = {
     "order_attempts": 0.0,
     "ownership_failed": False,
     "cancel_confirmed": None,
-    # The return form's answers (actions/returns.py) and a looked-up RMA number.
+    # The return form's answers, which kind of return it was, and a looked-up RMA number.
+    **dict.fromkeys(RETURN_SLOTS),
     "return_flow": None,
-    "return_items": None,
-    "return_reason": None,
-    "return_resolution": None,
-    "return_method": None,
-    "return_blocked": None,
-    "return_notice": None,
-    "return_order": None,
-    "return_flag": None,
-    "return_flag_answer": None,
-    "return_flags_checked": None,
     "rma_id": None,
 }
 

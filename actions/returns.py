@@ -36,6 +36,7 @@ from actions.faq import knowledge_service
 from actions.helpdesk import intent_of
 from actions.kb import ReturnPolicy
 from actions.orders import (
+    RETURN_SLOTS,
     OrderOwnershipValidation,
     attempts,
     explain_failure,
@@ -113,10 +114,6 @@ def _normalise(text: str) -> str:
     return " ".join(text.lower().replace("’", "'").split())
 
 
-def _contains(text: str, phrase: str) -> bool:
-    return re.search(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", text) is not None
-
-
 # Words that turn a choice down when they come shortly before it: "no exchange, a refund".
 NEGATORS = frozenset({"no", "not", "don't", "dont", "never", "without", "nor"})
 NEGATION_WINDOW = 4  # words before the phrase
@@ -138,14 +135,20 @@ def _hits(text: str, choices: dict[str, Choice]) -> tuple[list[tuple[int, str]],
     return found, declined - {value for _, value in found}
 
 
+def _lexical(text: str, choices: dict[str, Choice]) -> tuple[str | None, set[str]]:
+    """The value `text` names exactly or by its longest phrase (None if neither), leaving
+    out phrases that are turned down ("no exchange thanks, refund"); and the values turned
+    down."""
+    normalised = _normalise(text)
+    if normalised in choices:
+        return normalised, set()
+    found, declined = _hits(normalised, choices)
+    return (max(found)[1] if found else None), declined
+
+
 def match_choice(text: str, choices: dict[str, Choice]) -> str | None:
-    """The value whose phrase is the longest one in `text` (or that `text` names exactly),
-    leaving out phrases that are turned down ("no exchange thanks, refund")."""
-    text = _normalise(text)
-    if text in choices:
-        return text
-    found, _ = _hits(text, choices)
-    return max(found)[1] if found else None
+    """The value whose phrase is the longest one in `text` (or that `text` names exactly)."""
+    return _lexical(text, choices)[0]
 
 
 @dataclass(frozen=True)
@@ -191,12 +194,9 @@ def nearest_choice(
 def read_choice(text: str, choices: dict[str, Choice], threshold: float | None = None) -> str | None:
     """A typed answer to a button question: the vocabulary's phrases, then meaning (never a
     choice the answer turns down). `threshold` defaults to the vocabulary's."""
-    normalised = _normalise(text)
-    if normalised in choices:
-        return normalised
-    found, declined = _hits(normalised, choices)
-    if found:
-        return max(found)[1]
+    value, declined = _lexical(text, choices)
+    if value:
+        return value
     limit = vocabulary().meaning_threshold if threshold is None else threshold
     return nearest_choice(text, choices, limit, exclude=declined)
 
@@ -249,19 +249,6 @@ def items_named(order: Order, names: Iterable[str]) -> list[OrderItem]:
 
 # --- slots -------------------------------------------------------------------------------------
 
-RETURN_SLOTS = (
-    "return_flag",
-    "return_flag_answer",
-    "return_flags_checked",
-    "return_items",
-    "return_reason",
-    "return_resolution",
-    "return_method",
-    "return_blocked",
-    "return_notice",
-    "return_order",
-)
-
 
 def cleared_return_slots(*, keep_reason: bool = False) -> dict[str, Any]:
     return {slot: None for slot in RETURN_SLOTS if not (keep_reason and slot == "return_reason")}
@@ -275,6 +262,11 @@ async def current_policy() -> ReturnPolicy:
 
 def today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
+
+
+def chosen_items(order: Order, tracker: Tracker) -> list[OrderItem]:
+    """The items the form has settled on (their exact names are in `return_items`)."""
+    return items_named(order, tracker.get_slot("return_items") or [])
 
 
 def flow_of(tracker: Tracker) -> str:
@@ -408,11 +400,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
         number = result.get("order_id")
         if number and number != current:
             # Another order: its items, and what was decided about the old ones, start over.
-            keep = (
-                {"return_items": tracker.get_slot("return_items")}
-                if not tracker.get_slot("return_order")
-                else {}
-            )
+            keep = {} if current else {"return_items": tracker.get_slot("return_items")}
             result = {**cleared_return_slots(keep_reason=True), **keep, **result}
         if number and result.get("customer_email"):  # ownership proven earlier in the conversation
             order = await get_shop().get_order(number)
@@ -443,8 +431,6 @@ class ValidateReturnForm(OrderOwnershipValidation):
         chosen = match_items(order, mentions)
         if not chosen and len(order.items) == 1:
             chosen = list(order.items)
-        if not chosen:
-            return {"return_items": None, "return_order": order.number}
         return await self._decide(order, chosen, tracker, dispatcher)
 
     async def validate_return_items(
@@ -485,12 +471,12 @@ class ValidateReturnForm(OrderOwnershipValidation):
         blocked = [v for v in verdicts if not v.allowed]
         if not allowed:
             first = blocked[0]
-            return {**decided, "return_blocked": first.rule, "return_notice": self._explain(first, returns)}
+            return {**decided, "return_blocked": first.rule, "return_notice": self._explain(first)}
         for verdict in blocked:
             dispatcher.utter_message(
                 response="utter_return_item_blocked",
                 item=verdict.item.name,
-                explanation=self._explain(verdict, returns),
+                explanation=self._explain(verdict),
             )
         if blocked:
             dispatcher.utter_message(
@@ -503,11 +489,11 @@ class ValidateReturnForm(OrderOwnershipValidation):
             if verdict.rule != "ok":
                 return {**decided, "return_blocked": verdict.rule, "return_notice": verdict.explanation}
         elif reason := tracker.get_slot("return_reason"):  # said before the items were known
-            decided.update(await self._next_question(tracker, decided, reason))
+            decided.update(await self._next_question(order, tracker, decided, reason))
         return decided
 
     @staticmethod
-    def _explain(verdict: return_rules.ItemVerdict, returns: Sequence[ReturnRequest]) -> str:
+    def _explain(verdict: return_rules.ItemVerdict) -> str:
         if verdict.rule == "already_returned":
             return f"It is already being returned ({verdict.existing_rma})."
         return " ".join(part for part in (verdict.explanation, verdict.warranty) if part)
@@ -532,8 +518,8 @@ class ValidateReturnForm(OrderOwnershipValidation):
             result["return_flow"] = "return"  # a fault or a change of mind: the return rules apply
         elif flow == "return" and reason in problem_reasons:
             result["return_flow"] = "problem"  # damaged, wrong or missing: the report rules apply
+        order = await owned_order(tracker)
         if result.get("return_flow") or (flow == "problem" and tracker.get_slot("return_items")):
-            order = await owned_order(tracker)
             items = tracker.get_slot("return_items") or []
             if order is not None and items:
                 # The items were judged under the other rules: judge them again.
@@ -541,12 +527,13 @@ class ValidateReturnForm(OrderOwnershipValidation):
                 changed.slots["return_flow"] = result.get("return_flow", flow)
                 changed.slots["return_reason"] = reason
                 result.update(await self._decide(order, items_named(order, items), changed, dispatcher))
-        result.update(await self._next_question(tracker, result, reason))
+        result.update(await self._next_question(order, tracker, result, reason))
         return result
 
-    async def _next_question(self, tracker: Tracker, decided: dict[str, Any], reason: str) -> dict[str, Any]:
+    async def _next_question(
+        self, order: Order | None, tracker: Tracker, decided: dict[str, Any], reason: str
+    ) -> dict[str, Any]:
         """The next flag the policy asks about for these items (opened? seal removed?)."""
-        order = await owned_order(tracker)
         flow = decided.get("return_flow", flow_of(tracker))
         if order is None or flow != "return" or decided.get("return_blocked"):
             return {"return_flag": None}
@@ -563,11 +550,11 @@ class ValidateReturnForm(OrderOwnershipValidation):
         """A yes to "have they been opened?" blocks the items of that flag's categories."""
         policy = await current_policy()
         flag = tracker.get_slot("return_flag")
-        question = next((q for q in policy.flag_questions if q.flag == flag), None)
+        question = policy.flag_question(flag)
         order = await owned_order(tracker)
         if question is None or order is None:
             return {"return_flag": None, "return_flag_answer": None}
-        items = items_named(order, tracker.get_slot("return_items") or [])
+        items = chosen_items(order, tracker)
         result: dict[str, Any] = {
             "return_flag_answer": bool(value),
             "return_flags_checked": [*(tracker.get_slot("return_flags_checked") or []), flag],
@@ -592,7 +579,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
             )
             result["return_items"] = [item.name for item in rest]
         reason = tracker.get_slot("return_reason") or "other"
-        return {**result, **await self._next_question(tracker, result, reason)}
+        return {**result, **await self._next_question(order, tracker, result, reason)}
 
     async def validate_return_resolution(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -608,7 +595,7 @@ class ValidateReturnForm(OrderOwnershipValidation):
             order = await owned_order(tracker)
             if order is not None:
                 policy = await current_policy()
-                items = items_named(order, tracker.get_slot("return_items") or [])
+                items = chosen_items(order, tracker)
                 returns = await get_shop().returns_for_order(order.number)
                 if not return_rules.exchange_allowed(policy, items, returns):
                     dispatcher.utter_message(text=policy.exchange.explanation)
@@ -682,9 +669,7 @@ class ActionAskReturnFlagAnswer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        policy = await current_policy()
-        flag = tracker.get_slot("return_flag")
-        question = next((q for q in policy.flag_questions if q.flag == flag), None)
+        question = (await current_policy()).flag_question(tracker.get_slot("return_flag"))
         if question is not None:
             buttons = [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
             dispatcher.utter_message(text=question.question, buttons=buttons)
@@ -762,11 +747,6 @@ def _slot_events(values: dict[str, Any]) -> list[EventType]:
     return [SlotSet(slot, value) for slot, value in values.items()]
 
 
-def finished(**extra: Any) -> list[EventType]:
-    """The conversation forgets the return's answers (the record keeps them)."""
-    return reset_events(**extra)
-
-
 class ActionSubmitReturn(Action):
     def name(self) -> str:
         return "action_submit_return"
@@ -776,14 +756,14 @@ class ActionSubmitReturn(Action):
     ) -> list[EventType]:
         blocked = tracker.get_slot("return_blocked")
         if blocked == "handed_over":
-            return finished()
+            return reset_events()
         order = await owned_order(tracker)
         if order is None:
             return explain_failure(dispatcher, tracker)
         if blocked:
             return self._blocked(dispatcher, tracker, order, blocked)
         policy = await current_policy()
-        items = items_named(order, tracker.get_slot("return_items") or [])
+        items = chosen_items(order, tracker)
         reason = tracker.get_slot("return_reason") or "other"
         resolution = tracker.get_slot("return_resolution") or "refund"
         method = tracker.get_slot("return_method") or "none"
@@ -803,7 +783,7 @@ class ActionSubmitReturn(Action):
         confirm(
             dispatcher, policy, order, created, new, condition=return_rules.condition_applies(policy, reason)
         )
-        return finished()
+        return reset_events()
 
     @staticmethod
     def _blocked(
@@ -815,27 +795,27 @@ class ActionSubmitReturn(Action):
             response, variables = status_response(order)
             dispatcher.utter_message(response=response, **variables)
             dispatcher.utter_message(response="utter_offer_human")
-            return finished(human_offered=True)
+            return reset_events(human_offered=True)
         if blocked == "not_delivered":
             response = {
                 "processing": "utter_return_not_shipped",
                 "cancelled": "utter_return_order_cancelled",
             }.get(order.status, "utter_return_not_delivered")
             dispatcher.utter_message(response=response, order_id=order.number)
-            return finished()
+            return reset_events()
         if blocked in ("problem_window", "high_value"):
             dispatcher.utter_message(text=notice)
             problem = tracker.get_slot("return_reason")
             reason = "late_problem_report" if blocked == "problem_window" else "high_value_problem"
             details = escalation_details(tracker, reason, order, problem)
             details["items"] = tracker.get_slot("return_items") or []
-            return [*finished(), *hand_over(dispatcher, "utter_handoff", details)]
+            return hand_over(dispatcher, "utter_handoff", details)  # it forgets the form's answers too
         items = tracker.get_slot("return_items") or []
         dispatcher.utter_message(
             response="utter_return_blocked", items=item_names_text(items), explanation=notice
         )
         dispatcher.utter_message(response="utter_offer_human")
-        return finished(human_offered=True)
+        return reset_events(human_offered=True)
 
 
 def item_names_text(names: Sequence[str]) -> str:
