@@ -14,11 +14,7 @@ from decimal import Decimal
 
 from actions.dates import add_months, format_date, format_day
 from actions.kb import FlagQuestion, ReturnPolicy
-from actions.shop.base import Order, OrderItem, ReturnRequest
-
-# A return closed without the item staying with us: its items may be returned again (an
-# exchanged item is a new one; a rejected return sent nothing back).
-RELEASED = frozenset({"rejected", "exchanged"})
+from actions.shop.base import RELEASED_STATUSES, Order, OrderItem, ReturnRequest
 
 
 @dataclass(frozen=True)
@@ -38,7 +34,7 @@ def window_start(policy: ReturnPolicy, order: Order) -> dt.datetime | None:
 
 def holding_returns(returns: Iterable[ReturnRequest]) -> list[ReturnRequest]:
     """Returns that hold their items: open, or refunded."""
-    return [request for request in returns if request.status not in RELEASED]
+    return [request for request in returns if request.status not in RELEASED_STATUSES]
 
 
 def item_verdict(

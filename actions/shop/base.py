@@ -8,6 +8,7 @@ class in SHOP_BACKEND.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -64,6 +65,16 @@ RETURN_STATUSES = (
     "exchanged",
     "rejected",
 )
+# A finished return's status does not change any more.
+FINAL_STATUSES = frozenset({"refunded", "exchanged", "rejected"})
+# Finished without the items staying with the shop: they may be returned again (an
+# exchanged item is a new one; a rejected return sent nothing back).
+RELEASED_STATUSES = frozenset({"rejected", "exchanged"})
+
+
+def return_key(order_number: str, item_names: Iterable[str]) -> str:
+    """The same items of the same order: at most one return holds them."""
+    return f"{order_number}:{'|'.join(sorted(item_names))}"
 
 
 @dataclass(frozen=True)
@@ -104,8 +115,8 @@ class NewReturn:
 
     @property
     def key(self) -> str:
-        """The same items of the same order: one open return, however often it is submitted."""
-        return f"{self.order_number}:{'|'.join(sorted(self.item_names))}"
+        """One open return for these items, however often it is submitted."""
+        return return_key(self.order_number, self.item_names)
 
 
 class OrderNotCancellable(Exception):

@@ -27,6 +27,8 @@ from sqlalchemy.orm import declarative_base, relationship, selectinload, session
 
 from actions.dates import add_business_days
 from actions.shop.base import (
+    FINAL_STATUSES,
+    RELEASED_STATUSES,
     RETURN_STATUSES,
     NewReturn,
     Order,
@@ -34,6 +36,7 @@ from actions.shop.base import (
     OrderNotCancellable,
     ReturnRequest,
     StatusChange,
+    return_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -41,7 +44,6 @@ logger = logging.getLogger(__name__)
 ShopBase: Any = declarative_base()
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "shop_alembic_version"
-FINAL_STATUSES = frozenset({"refunded", "exchanged", "rejected"})
 # Alembic's context is global to the process: one migration at a time.
 _MIGRATING = threading.Lock()
 
@@ -102,7 +104,7 @@ class ReturnRow(ShopBase):
     resolution = sa.Column(sa.String(20), nullable=False, default="refund")
     method = sa.Column(sa.String(20), nullable=False, default="pickup")
     fee = sa.Column(sa.Numeric(12, 2), nullable=False, default=0)
-    # NewReturn.key while the return is open; NULL once rejected, so the items can come back.
+    # NewReturn.key while the return holds its items; NULL once released (RELEASED_STATUSES).
     open_key = sa.Column(sa.String(400), unique=True)
     order = relationship(OrderRow, lazy="joined")
     events = relationship("ReturnEventRow", order_by="ReturnEventRow.id", lazy="selectin")
@@ -276,8 +278,8 @@ def seed_rows(seed: dict[str, Any], now: dt.datetime) -> list[Any]:
                 refund_amount=Decimal(str(r["refund_amount"])) if "refund_amount" in r else None,
                 refunded_at=ago(r.get("refunded_days_ago")),
                 open_key=None
-                if r["history"][-1] == "rejected"
-                else NewReturn(r["order"], tuple(r["items"]), "", "", "", Decimal(0), None).key,
+                if r["history"][-1] in RELEASED_STATUSES
+                else return_key(r["order"], r["items"]),
                 events=[ReturnEventRow(status=status, at=at) for status, at in history],
             )
         )
@@ -440,7 +442,7 @@ class DemoShop:
                 row.refunded_at = now
                 if refund_amount is not None:
                     row.refund_amount = refund_amount
-            if status in ("rejected", "exchanged"):
+            if status in RELEASED_STATUSES:
                 row.open_key = None  # its items may be returned again
         returned = await self.get_return(rma)
         assert returned is not None
