@@ -430,10 +430,7 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
         ("free_exchanges_per_item", "fee", "kinds", "within_return_window", "explanation"),
     )
 
-    exempt = fields.strings(condition, "exempt_reasons", "condition.exempt_reasons", required=False)
-    for reason in exempt:
-        if reason not in RETURN_REASONS:
-            fields.error("condition.exempt_reasons", f"names unknown reason {reason!r}")
+    exempt = _reasons(fields, condition, "exempt_reasons", "condition.exempt_reasons", required=False)
 
     policy = ReturnPolicy(
         window_days=fields.days(data, "window_days", "window_days"),
@@ -491,7 +488,7 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
             explanation=fields.text(exchange, "explanation", "exchange.explanation"),
         ),
         problem_report_hours=fields.days(data, "problem_report_hours", "problem_report_hours"),
-        problem_reasons=frozenset(_reasons(fields, data, "problem_reasons")),
+        problem_reasons=frozenset(_reasons(fields, data, "problem_reasons", "problem_reasons")),
         problem_report_explanation=fields.text(
             data, "problem_report_explanation", "problem_report_explanation", ("hours", "delivered")
         ),
@@ -507,11 +504,14 @@ def _read_return_policy(path: Path) -> tuple[ReturnPolicy | None, list[str]]:
     return (None if errors else policy), errors
 
 
-def _reasons(fields: _Fields, data: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    reasons = fields.strings(data, key, key)
+def _reasons(
+    fields: _Fields, data: Mapping[str, Any], key: str, field: str, required: bool = True
+) -> tuple[str, ...]:
+    """A list of return reasons, each one of RETURN_REASONS."""
+    reasons = fields.strings(data, key, field, required=required)
     for reason in reasons:
         if reason not in RETURN_REASONS:
-            fields.error(key, f"names unknown reason {reason!r} (known: {', '.join(RETURN_REASONS)})")
+            fields.error(field, f"names unknown reason {reason!r}")
     return reasons
 
 
