@@ -70,16 +70,21 @@ def add_order(
     return number, email
 
 
-def shop_returns(stack: Stack, number: str) -> list[tuple[str, str, str, str, Decimal]]:
+def return_rows(stack: Stack, number: str) -> list[ReturnRow]:
+    """The returns of an order in the running shop, oldest first."""
     engine = sa.create_engine(f"sqlite:///{stack.shop_db}")
     try:
         with Session(engine) as session:
-            rows = session.scalars(
-                sa.select(ReturnRow).join(OrderRow).where(OrderRow.number == number).order_by(ReturnRow.id)
-            )
-            return [(r.rma, r.status, r.reason, r.resolution, Decimal(r.fee)) for r in rows]
+            statement = sa.select(ReturnRow).join(OrderRow).where(OrderRow.number == number)
+            rows = list(session.scalars(statement.order_by(ReturnRow.id)))
+            session.expunge_all()
+            return rows
     finally:
         engine.dispose()
+
+
+def shop_returns(stack: Stack, number: str) -> list[tuple[str, str, str, str, Decimal]]:
+    return [(r.rma, r.status, r.reason, r.resolution, Decimal(r.fee)) for r in return_rows(stack, number)]
 
 
 def buttons(replies: list[dict]) -> list[str]:
@@ -370,7 +375,7 @@ def test_a_sealed_swimsuit_goes_back_and_an_opened_one_stays_out_of_a_mixed_retu
     assert "swimsuit can't be returned" in reply and "go on with the beach towel" in reply
     stack.say(sender, "refund")
     stack.say(sender, "pickup")
-    [row] = _return_rows(stack, number)
+    [row] = return_rows(stack, number)
     assert (row.reason, row.item_names) == ("doesnt_fit", ["beach towel"])
 
 
@@ -382,17 +387,6 @@ def test_a_faulty_item_is_not_asked_about_its_seal(stack: Stack) -> None:
     reply = texts(stack.say(sender, "the left one stopped working"))
     assert "opened" not in reply
     assert "Refund" in reply or "prefer" in reply
-
-
-def _return_rows(stack: Stack, number: str) -> list[ReturnRow]:
-    engine = sa.create_engine(f"sqlite:///{stack.shop_db}")
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            rows = list(session.scalars(sa.select(ReturnRow).join(OrderRow).where(OrderRow.number == number)))
-            session.expunge_all()
-            return rows
-    finally:
-        engine.dispose()
 
 
 def test_a_cancelled_order_has_nothing_to_return(stack: Stack) -> None:
