@@ -343,8 +343,10 @@ class ValidateReturnForm(OrderOwnershipValidation):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         values = _entity_values(tracker, "return_reason") if _answers(tracker) else []
-        if not values and _may_read_text(tracker, "return_reason"):
-            values = [tracker.latest_message.get("text") or ""]
+        if _may_read_text(tracker, "return_reason"):
+            # The words themselves too: the entity model may have marked too little of them
+            # ("arrived" out of "arrived smashed").
+            values.append(tracker.latest_message.get("text") or "")
         for value in values:
             reason = match_choice(value, vocabulary().reasons)
             if reason:

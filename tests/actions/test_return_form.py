@@ -120,3 +120,11 @@ async def test_damage_named_in_a_return_follows_the_report_rules() -> None:
     slots, _ = await run(t)
     assert slots["return_flow"] == "problem"
     assert slots["return_blocked"] == "problem_window"  # delivered 5 days ago: past 48 hours
+
+
+async def test_a_reason_is_read_from_the_words_when_the_entity_model_marked_too_little() -> None:
+    opening = {"return_flow": "problem", "order_id": "100235", "customer_email": JANE}
+    entities = [{"entity": "return_reason", "value": "arrived"}]  # what DIET marked, seen live
+    t = tracker("the sweater from order 100235 arrived smashed", "report_problem", opening, entities)
+    slots, _ = await run(t)
+    assert slots["return_reason"] == "damaged"
