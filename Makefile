@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install lock model run test test-fast bench bench-nlu lint validate services clean
+.PHONY: install lock model train evaluate run test test-fast bench bench-nlu lint validate export-nlu services browser webchat clean
 
 install: $(STAMP)
 
@@ -36,21 +36,44 @@ lock: install
 model: install
 	$(PY) -m bot train
 
+train: model
+
+# Per-intent precision, recall and F1 and a confusion matrix (reports/<model>/), beside the
+# previous model's figures.
+evaluate: model
+	$(PY) -m bot evaluate
+
 run: model
 	$(VENV)/bin/honcho start
 
-test: model services
+test: model services browser webchat
 	$(PY) -m pytest
 
 test-fast: install services
 	$(PY) -m pytest -m "not e2e"
 
-# The tests also run the database code on the PostgreSQL server of this machine (and CI's);
-# start it if it is installed but stopped.
+# The tests also run the database code on the PostgreSQL server of this machine (and CI's),
+# and the multi-process publish/subscribe on its Redis; start them if installed but stopped.
 services:
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || { \
 	  command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; } || \
 	  echo "PostgreSQL is not running on 127.0.0.1:5432: its tests will fail (see README)"
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
+	  command -v redis-server >/dev/null && redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null; } || \
+	  echo "Redis is not running on 127.0.0.1:6379: its tests will fail (see README)"
+
+# rasa-webchat, unchanged from npm, for the test that Rasa users' widget chats with the gateway.
+WEBCHAT := tests/webchat/node_modules/rasa-webchat/lib/index.js
+webchat: $(WEBCHAT)
+$(WEBCHAT): tests/webchat/package.json tests/webchat/package-lock.json
+	cd tests/webchat && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The browser tests drive Debian's Chromium through Playwright, which never downloads a browser.
+browser:
+	@test -x /usr/bin/chromium || { echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; }
 
 bench: model
 	$(PY) -m benchmarks
@@ -59,6 +82,10 @@ bench: model
 # on 2 cores, most of it DIET). Test files: make bench-nlu ARGS="--banking77-test test.csv"
 bench-nlu: install
 	$(PY) -m benchmarks.nlu $(ARGS)
+
+# Trainers' labels (trainer console) -> data/nlu/trainer_labels.yml, new intents -> domain.yml.
+export-nlu: install
+	$(PY) -m handoff export-nlu
 
 validate: install
 	$(VENV)/bin/rasa data validate
