@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,9 +32,12 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.backend import get_shop
 from actions.helpdesk import intent_of, nlu_summary, send_to_helpdesk
-from actions.orders import owned_order, reset_events
+from actions.orders import QUESTION_BOOKKEEPING, owned_order
 from actions.shop.base import Order
+
+logger = logging.getLogger(__name__)
 
 CONFIG_FILE = Path(__file__).resolve().parent / "escalation.yml"
 DEFAULT_THRESHOLD = 0.5
@@ -188,7 +192,7 @@ def priority(tracker: Tracker, order: Order | None, problem: str | None) -> dict
     }
 
 
-def escalation_details(
+async def escalation_details(
     tracker: Tracker, reason: str, order: Order | None, problem: str | None
 ) -> dict[str, Any]:
     """What the ticket carries; `order` is the conversation's proven order, if any."""
@@ -203,6 +207,46 @@ def escalation_details(
         "problem": problem,
         "order_id": order.number if order else tracker.get_slot("order_id"),
         "nlu": nlu_summary(tracker),
+        **await customer_context(tracker),
+    }
+
+
+async def customer_context(tracker: Tracker) -> dict[str, Any]:
+    """The proven customer's orders and returns, for the agent who takes over. Nothing when
+    the customer has not proven who they are: an agent checks identity like the bot does."""
+    email = tracker.get_slot("verified_email")
+    if not email:
+        return {}
+    shop = get_shop()
+    try:
+        orders = await shop.orders_of(email)
+        returns = [request for order in orders for request in await shop.returns_for_order(order.number)]
+    except Exception:  # noqa: BLE001 - the handoff must happen even when the shop cannot answer
+        logger.exception("Could not read the orders of %s for the agent; handing over without them", email)
+        return {"customer_email": email}
+    return {
+        "customer_email": email,
+        "orders": [
+            {
+                "number": order.number,
+                "status": order.status,
+                "placed": order.placed_at.date().isoformat(),
+                "total": f"{order.total:.2f}",
+                "items": ", ".join(item.name for item in order.items),
+            }
+            for order in orders
+        ],
+        "returns": [
+            {
+                "rma": request.rma,
+                "order": request.order_number,
+                "status": request.status,
+                "reason": request.reason,
+                "resolution": request.resolution,
+                "items": ", ".join(request.item_names),
+            }
+            for request in returns
+        ],
     }
 
 
@@ -210,9 +254,13 @@ def hand_over(dispatcher: CollectingDispatcher, response: str, details: dict[str
     """Says a person takes over, opens the ticket, and leaves the bot nothing to announce again."""
     dispatcher.utter_message(response=response)
     send_to_helpdesk(dispatcher, "handoff", **details)
-    # The ticket keeps the order; the conversation forgets the unfinished form's answers.
+    # The conversation keeps what it learnt (the proven order, a return's answers), so the
+    # bot still knows it when the agent hands the conversation back; only the unfinished
+    # question's bookkeeping goes. While a person holds it, the bot says nothing.
     return [
-        *reset_events(human_offered=False),
+        *[SlotSet(slot, value) for slot, value in QUESTION_BOOKKEEPING.items()],
+        SlotSet("requested_slot", None),
+        SlotSet("human_offered", False),
         SlotSet("handed_over", True),
         SlotSet("escalate", False),
         SlotSet("escalation_reason", None),
@@ -232,7 +280,7 @@ class ActionRequestHuman(Action):
         reason = (
             "customer_request" if intent_of(tracker.latest_message) == "request_human" else "offer_accepted"
         )
-        details = escalation_details(tracker, reason, await owned_order(tracker), problem_kind(tracker))
+        details = await escalation_details(tracker, reason, await owned_order(tracker), problem_kind(tracker))
         return hand_over(dispatcher, "utter_handoff", details)
 
 
@@ -246,6 +294,6 @@ class ActionEscalate(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         reason = tracker.get_slot("escalation_reason") or "high_impact"
-        details = escalation_details(tracker, reason, await owned_order(tracker), problem_kind(tracker))
+        details = await escalation_details(tracker, reason, await owned_order(tracker), problem_kind(tracker))
         # An unfinished order check or cancellation ends here.
         return [ActiveLoop(None), *hand_over(dispatcher, "utter_escalate", details)]

@@ -39,15 +39,23 @@ RETURN_SLOTS = (
     "return_order",
 )
 
+# The bookkeeping of a question under way: tries left, a failed check, a pending
+# confirmation, a return's verdict and the policy question it was asking.
+QUESTION_BOOKKEEPING = {
+    "email_attempts": 0.0,
+    "order_attempts": 0.0,
+    "ownership_failed": False,
+    "cancel_confirmed": None,
+    "return_blocked": None,
+    "return_notice": None,
+    "return_flag": None,
+}
 # Slots a finished order conversation clears, so the next question starts afresh;
 # `verified_email` stays: ownership once proven holds for the conversation.
 RESET_AFTER_ORDER = {
     "order_id": None,
     "customer_email": None,
-    "email_attempts": 0.0,
-    "order_attempts": 0.0,
-    "ownership_failed": False,
-    "cancel_confirmed": None,
+    **QUESTION_BOOKKEEPING,
     # The return form's answers, which kind of return it was, and a looked-up RMA number.
     **dict.fromkeys(RETURN_SLOTS),
     "return_flow": None,
@@ -269,7 +277,9 @@ class ActionOrderStatus(Action):
             return explain_failure(dispatcher, tracker)
         response, variables = status_response(order)
         dispatcher.utter_message(response=response, **variables)
-        return reset_events()
+        # The order stays known: "and when will it arrive?" needs no second check, and a
+        # person taking over (or handing back) finds it. Another order number replaces it.
+        return reset_events(order_id=order.number, customer_email=tracker.get_slot("customer_email"))
 
 
 class ActionAskCancelConfirmed(Action):

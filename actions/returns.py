@@ -736,7 +736,7 @@ class ActionReportProblem(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         if problem_kind(tracker) == "safety":
-            details = escalation_details(tracker, "high_impact", await owned_order(tracker), "safety")
+            details = await escalation_details(tracker, "high_impact", await owned_order(tracker), "safety")
             # The form that follows ends at once: there is nothing left to collect.
             return [
                 *hand_over(dispatcher, "utter_escalate", details),
@@ -763,7 +763,7 @@ class ActionSubmitReturn(Action):
         if order is None:
             return explain_failure(dispatcher, tracker)
         if blocked:
-            return self._blocked(dispatcher, tracker, order, blocked)
+            return await self._blocked(dispatcher, tracker, order, blocked)
         policy = await current_policy()
         items = chosen_items(order, tracker)
         reason = tracker.get_slot("return_reason") or "other"
@@ -788,7 +788,7 @@ class ActionSubmitReturn(Action):
         return reset_events()
 
     @staticmethod
-    def _blocked(
+    async def _blocked(
         dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, blocked: str
     ) -> list[EventType]:
         notice = tracker.get_slot("return_notice") or ""
@@ -809,9 +809,9 @@ class ActionSubmitReturn(Action):
             dispatcher.utter_message(text=notice)
             problem = tracker.get_slot("return_reason")
             reason = "late_problem_report" if blocked == "problem_window" else "high_value_problem"
-            details = escalation_details(tracker, reason, order, problem)
+            details = await escalation_details(tracker, reason, order, problem)
             details["items"] = tracker.get_slot("return_items") or []
-            return hand_over(dispatcher, "utter_handoff", details)  # it forgets the form's answers too
+            return hand_over(dispatcher, "utter_handoff", details)
         items = tracker.get_slot("return_items") or []
         dispatcher.utter_message(
             response="utter_return_blocked", items=item_names_text(items), explanation=notice

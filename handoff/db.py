@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session, declarative_base, sessionmaker
 Base: Any = declarative_base()
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The embedded default: a SQLite file under var/ (DATABASE_URL overrides it everywhere).
+DEFAULT_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'var' / 'helpdesk.db'}"
 
 T = TypeVar("T")
 

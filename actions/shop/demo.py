@@ -335,6 +335,18 @@ class DemoShop:
             row = await self._order_row(session, number)
             return _order_from_row(row) if row else None
 
+    async def orders_of(self, email: str) -> list[Order]:
+        await self.prepare()
+        async with self._sessions() as session:
+            result = await session.execute(
+                sa.select(OrderRow)
+                .join(CustomerRow)
+                .where(sa.func.lower(CustomerRow.email) == email.strip().lower())
+                .options(selectinload(OrderRow.items))
+                .order_by(OrderRow.placed_at.desc())
+            )
+            return [_order_from_row(row) for row in result.scalars()]
+
     async def cancel_order(self, number: str) -> Order:
         await self.prepare()
         async with self._sessions.begin() as session:

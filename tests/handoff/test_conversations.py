@@ -2,20 +2,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import sqlalchemy as sa
 
 from bot.router import IncomingMessage, resolve_sender, store_incoming, store_outcome
-from handoff import conversations, db
+from handoff import conversations, db, tickets
 from handoff.models import AnswerFeedback
-
-
-@pytest.fixture
-def database(database_url: str):
-    db.migrate(database_url)
-    database = db.Database(database_url)
-    yield database
-    database.close()
 
 
 def test_a_sender_keeps_one_conversation(database: db.Database) -> None:
@@ -120,7 +111,7 @@ def test_the_queue_serves_the_most_urgent_tier_first_and_vips_first_within_it(da
         raised = conversations.resolve_conversation(session, "rest", "p3-early")
         conversations.open_ticket(session, raised.id, "frustration", {"priority": "P1"})
     with database.sessions() as session:
-        queue = [ticket.id for ticket in conversations.waiting_tickets(session)]
+        queue = [ticket.id for ticket in tickets.tickets(session)]
     names = {ticket_id: sender for sender, ticket_id in opened.items()}
     assert [names[i] for i in queue] == ["p3-early", "p1", "p2", "p3-vip", "outage"]
 

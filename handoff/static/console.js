@@ -1,0 +1,91 @@
+/* Helpers the agent and trainer consoles share. Loaded before agent.js or trainer.js; every
+   text from the server goes into the page through textContent (el), never as HTML. */
+"use strict";
+
+const API_ROOT = "/api/v1";
+
+function $(id) {
+  return document.getElementById(id);
+}
+
+function el(tag, { className, text, attrs } = {}, children = []) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value !== undefined && value !== null && value !== false) node.setAttribute(name, String(value));
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined && child !== false) node.append(child);
+  }
+  return node;
+}
+
+function isPlainObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function parseTime(value) {
+  if (typeof value !== "string" || value === "") return NaN;
+  // Python may send microseconds; some engines only parse milliseconds.
+  let text = value.trim().replace(/(\.\d{3})\d+/, "$1");
+  // Times are stored in UTC: a timestamp without an offset would otherwise be read as local time.
+  if (/T\d/.test(text) && !/(Z|[+-]\d{2}:?\d{2})$/i.test(text)) text += "Z";
+  return Date.parse(text);
+}
+
+function formatTime(value) {
+  const time = parseTime(value);
+  if (Number.isNaN(time)) return "";
+  const date = new Date(time);
+  const today = date.toDateString() === new Date().toDateString();
+  const options = today
+    ? { hour: "2-digit", minute: "2-digit" }
+    : { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+  return date.toLocaleString([], options);
+}
+
+function timeElement(value) {
+  const node = el("time", { text: formatTime(value) });
+  if (typeof value === "string") {
+    node.dateTime = value;
+    const time = parseTime(value);
+    if (!Number.isNaN(time)) node.title = new Date(time).toLocaleString();
+  }
+  return node;
+}
+
+function errorText(data, fallback) {
+  const error = isPlainObject(data) ? data.error : data;
+  if (typeof error === "string" && error.trim()) return error.trim();
+  if (isPlainObject(error) && typeof error.message === "string" && error.message.trim()) return error.message.trim();
+  return fallback;
+}
+
+function clearError() {
+  $("error").textContent = "";
+}
+
+/** Buttons as a list of their titles; any other rich content as JSON text. */
+function renderPayload(payload) {
+  const nodes = [];
+  const { buttons, attachment, kind, ...rest } = payload;
+  if (Number.isInteger(attachment)) {
+    // A photo the customer sent, served by the API to logged-in agents only.
+    const src = `${API_ROOT}/attachments/${attachment}`;
+    const image = el("img", { attrs: { alt: "Photo sent by the customer", src } });
+    nodes.push(el("a", { className: "attachment", attrs: { href: src, target: "_blank", rel: "noopener" } }, [image]));
+  }
+  if (Array.isArray(buttons) && buttons.length > 0) {
+    const list = el("ul", { className: "buttons", attrs: { "aria-label": "Buttons offered" } });
+    for (const button of buttons) {
+      const title = isPlainObject(button) ? button.title ?? button.payload : button;
+      const entry = el("li", { text: typeof title === "string" ? title : JSON.stringify(title) });
+      if (isPlainObject(button) && typeof button.payload === "string") entry.title = button.payload;
+      list.append(entry);
+    }
+    nodes.push(list);
+  }
+  if (Object.keys(rest).length > 0) nodes.push(el("pre", { className: "payload", text: JSON.stringify(rest, null, 2) }));
+  return nodes;
+}
