@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,14 +13,32 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from bot import health
-from bot.appkeys import DATABASE, HTTP, ROUTER, SETTINGS
+from bot import delivery, health, retraining, web_pages
+from bot.appkeys import (
+    CONFIG,
+    DATABASE,
+    HTTP,
+    HUB,
+    LINK_THROTTLE,
+    ROUTER,
+    SETTINGS,
+    SOCKETIO,
+    TELEGRAM,
+    TEXTS,
+)
 from bot.channels import rest
+from bot.channels.socketio import SocketIOChannel
+from bot.channels.telegram import TelegramChannel
 from bot.errors import error_middleware
 from bot.rasa_client import RasaClient
 from bot.router import Router
 from bot.settings import Settings
-from handoff import db
+from handoff import api, db
+from handoff.auth import LoginThrottle, Sessions
+from handoff.hub import create_hub
+from handoff.service import Helpdesk, HelpdeskConfig
+
+logger = logging.getLogger(__name__)
 
 # Room for the JSON around a 2,000-character message; anything bigger is refused early.
 MAX_BODY_BYTES = 64 * 1024
@@ -28,12 +49,34 @@ def load_texts(path: Path) -> dict[str, str]:
 
 
 def create_app(settings: Settings) -> web.Application:
+    settings.check()
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_http_and_router)
     rest.add_routes(app)
     health.add_routes(app)
+    config = HelpdeskConfig.load()
+    api.add_routes(
+        app,
+        Sessions(settings.session_secret(), dt.timedelta(hours=config.session_hours)),
+        api.ConsoleSettings(
+            nlu_dir=settings.project_dir / "data" / "nlu",
+            domain_file=settings.project_dir / "domain.yml",
+            allowed_origins=settings.allowed_origins,
+            secure_cookies=settings.secure_cookies,
+            max_text_chars=settings.max_message_chars,
+        ),
+    )
+    app[CONFIG] = config
+    app[LINK_THROTTLE] = LoginThrottle(limit=5, window=10 * 60)
+    app[SOCKETIO] = SocketIOChannel(app)
+    if settings.telegram_token and settings.telegram_mode == "webhook":
+        app.router.add_post("/webhooks/telegram", _telegram_webhook)
+    app.cleanup_ctx.append(_telegram)
+    app.cleanup_ctx.append(_delivery)
+    web_pages.add_routes(app)
+    retraining.add_routes(app)
     return app
 
 
@@ -48,8 +91,44 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _http_and_router(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    hub = create_hub(settings.redis_url)
+    app[HUB] = hub
     async with aiohttp.ClientSession() as session:
         app[HTTP] = session
-        rasa = RasaClient(session, settings.rasa_url, settings.rasa_timeout_seconds)
-        app[ROUTER] = Router(app[DATABASE], rasa, load_texts(settings.texts_file))
+        rasa = RasaClient(session, settings.rasa_url, settings.rasa_timeout_seconds, settings.rasa_token)
+        texts = load_texts(settings.texts_file)
+        helpdesk = Helpdesk(app[DATABASE], hub, rasa, texts, app[CONFIG])
+        app[api.HELPDESK] = helpdesk
+        app[TEXTS] = texts
+        app[ROUTER] = Router(app[DATABASE], rasa, texts, helpdesk)
+        app[retraining.RETRAINING] = retraining.Retraining(settings.project_dir, rasa)
         yield
+    await hub.close()
+
+
+async def _telegram(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if not settings.telegram_token:
+        logger.info("Telegram is off: set TELEGRAM_TOKEN to turn it on (see README)")
+        yield
+        return
+    channel = TelegramChannel(app, settings)
+    await channel.start()
+    app[TELEGRAM] = channel
+    yield
+    await channel.stop()
+
+
+async def _telegram_webhook(request: web.Request) -> web.StreamResponse:
+    channel = request.app.get(TELEGRAM)
+    if channel is None:
+        return web.json_response({"error": {"status": 503, "message": "Telegram is starting"}}, status=503)
+    return await channel.webhook(request)
+
+
+async def _delivery(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(delivery.deliver_forever(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

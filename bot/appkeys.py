@@ -7,9 +7,19 @@ from aiohttp import web
 
 from bot.router import Router
 from bot.settings import Settings
+from handoff.auth import LoginThrottle
 from handoff.db import Database
+from handoff.hub import LocalHub, RedisHub
+from handoff.service import HelpdeskConfig
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 ROUTER = web.AppKey("router", Router)
+HUB = web.AppKey("hub", LocalHub | RedisHub)
+CONFIG = web.AppKey("helpdesk_config", HelpdeskConfig)
+TEXTS = web.AppKey("texts", dict)
+# Failed link-code claims per claiming chat or web session (the login throttle's rules).
+LINK_THROTTLE = web.AppKey("link_throttle", LoginThrottle)
+SOCKETIO = web.AppKey("socketio_channel", object)  # bot.channels.socketio.SocketIOChannel
+TELEGRAM = web.AppKey("telegram_channel", object)  # bot.channels.telegram.TelegramChannel, when on

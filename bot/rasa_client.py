@@ -1,9 +1,11 @@
-"""Rasa's HTTP API, as the gateway uses it: the REST channel and the status route."""
+"""Rasa's HTTP API, as the gateway uses it: the REST channel, and the tracker routes that
+keep the assistant's memory in step while a person holds the conversation."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -13,10 +15,14 @@ class RasaUnavailable(Exception):
 
 
 class RasaClient:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, timeout_seconds: float) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, timeout_seconds: float, token: str | None = None
+    ) -> None:
         self._session = session
         self._base_url = base_url
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        # Rasa's API routes need the token when Rasa runs with --auth-token.
+        self._params = {"token": token} if token else {}
 
     async def send_message(self, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         """Sends one customer message; returns the bot's replies in Rasa's REST format."""
@@ -34,3 +40,58 @@ class RasaClient:
         if not isinstance(replies, list):
             raise RasaUnavailable("Rasa's reply is not a list of messages")
         return replies
+
+    async def _call(self, method: str, path: str, body: Any = None, **params: str) -> Any:
+        try:
+            async with self._session.request(
+                method,
+                f"{self._base_url}{path}",
+                json=body,
+                params={**self._params, **params},
+                timeout=self._timeout,
+            ) as response:
+                if response.status != 200:
+                    raise RasaUnavailable(f"Rasa answered HTTP {response.status} on {path}")
+                return await response.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            raise RasaUnavailable(str(error) or type(error).__name__) from error
+
+    async def log_user_message(self, sender: str, text: str, metadata: dict[str, Any]) -> None:
+        """Adds a customer message to the tracker, understood by the NLU, without an answer."""
+        await self._call(
+            "POST",
+            f"/conversations/{quote(sender)}/messages",
+            {"text": text, "sender": "user", "metadata": metadata},
+        )
+
+    async def append_events(self, sender: str, events: list[dict[str, Any]]) -> None:
+        await self._call("POST", f"/conversations/{quote(sender)}/tracker/events", events)
+
+    async def tracker_events(self, sender: str) -> list[dict[str, Any]] | None:
+        tracker = await self._call("GET", f"/conversations/{quote(sender)}/tracker", include_events="ALL")
+        return tracker.get("events") if isinstance(tracker, dict) else None
+
+    async def tracker_slots(self, sender: str) -> dict[str, Any] | None:
+        tracker = await self._call("GET", f"/conversations/{quote(sender)}/tracker", include_events="NONE")
+        return tracker.get("slots") if isinstance(tracker, dict) else None
+
+    async def load_model(self, path: str) -> None:
+        """Makes Rasa serve another model (PUT /model); it answers once the model is loaded."""
+        try:
+            async with self._session.put(
+                f"{self._base_url}/model",
+                json={"model_file": path},
+                params=self._params,
+                timeout=aiohttp.ClientTimeout(total=300),
+            ) as response:
+                if response.status != 204:
+                    raise RasaUnavailable(
+                        f"Rasa refused the model: HTTP {response.status} {await response.text()}"
+                    )
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise RasaUnavailable(str(error) or type(error).__name__) from error
+
+    async def model_file(self) -> str | None:
+        """The model Rasa serves now (GET /status)."""
+        status = await self._call("GET", "/status")
+        return status.get("model_file") if isinstance(status, dict) else None

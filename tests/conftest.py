@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.stack import Stack
+from tests.telegram_api import DEFAULT_TOKEN, FakeBotApi
 
 # The PostgreSQL server every developer and CI machine runs (trust auth on loopback).
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -42,7 +43,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Rasa with the trained model, the action server and the gateway, once per session."""
-    with Stack(tmp_path_factory.mktemp("stack")) as running:
+def telegram_api() -> Iterator[FakeBotApi]:
+    """A local stand-in of Telegram's Bot API, which the stack's gateway polls."""
+    with FakeBotApi.running(DEFAULT_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, telegram_api: FakeBotApi) -> Iterator[Stack]:
+    """Rasa with the trained model, the action server and the gateway (with Telegram on,
+    against the stand-in), once per session."""
+    telegram = {
+        "TELEGRAM_TOKEN": DEFAULT_TOKEN,
+        "TELEGRAM_BASE_URL": telegram_api.base_url,
+        "TELEGRAM_BASE_FILE_URL": telegram_api.base_file_url,
+    }
+    with Stack(tmp_path_factory.mktemp("stack"), env=telegram) as running:
         yield running

@@ -171,6 +171,27 @@ class Stack:
         response.raise_for_status()
         return list(response.json())
 
+    def collect(self, sender: str) -> list[dict[str, Any]]:
+        """What agents sent a REST customer since they last asked (the pull endpoint)."""
+        response = requests.get(
+            f"{self.gateway_url}/webhooks/rest/messages", params={"sender": sender}, timeout=30
+        )
+        response.raise_for_status()
+        return list(response.json())
+
+    def create_agent(self, email: str, password: str, role: str = "agent", name: str | None = None) -> None:
+        """Through the command an administrator runs, the password on standard input."""
+        command = [sys.executable, "-m", "handoff", "create-agent", email, "--role", role]
+        subprocess.run(
+            [*command, *(["--name", name] if name else [])],
+            input=password + "\n",
+            text=True,
+            cwd=ROOT,
+            env=self._env(),
+            check=True,
+            capture_output=True,
+        )
+
     def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         """Rows from the helpdesk database the gateway writes."""
         engine = sa.create_engine(f"sqlite:///{self.helpdesk_db}")

@@ -2,18 +2,25 @@
 
 Body `{"sender": str, "message": str, "metadata": {...}?}`; reply: the list of bot messages
 Rasa's REST channel returns. Bad input gets a 4xx with a message saying what is wrong.
+GET /webhooks/rest/messages?sender=S: what an agent sent S since S last asked (REST has
+no push; the web and Telegram channels push instead).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.appkeys import ROUTER, SETTINGS
+from bot.appkeys import DATABASE, ROUTER, SETTINGS
 from bot.errors import json_error
-from bot.router import HelpdeskUnavailable, IncomingMessage
+from bot.router import HelpdeskUnavailable, IncomingMessage, collect
+from handoff.api import plain_text
+
+logger = logging.getLogger(__name__)
 
 CHANNEL = "rest"
 MAX_SENDER_CHARS = 255
@@ -23,14 +30,6 @@ class InvalidMessage(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-def _encodable(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def parse_body(raw: bytes, max_message_chars: int) -> IncomingMessage:
@@ -62,7 +61,7 @@ def parse_body(raw: bytes, max_message_chars: int) -> IncomingMessage:
             f"'message' has {len(message)} characters; the limit is {max_message_chars}", status=413
         )
     for name, value in (("sender", sender), ("message", message)):
-        if "\x00" in value or not _encodable(value):
+        if not plain_text(value):
             raise InvalidMessage(
                 f"'{name}' contains a character that is not valid text (NUL or a lone surrogate)"
             )
@@ -85,5 +84,30 @@ async def webhook(request: web.Request) -> web.Response:
     return web.json_response(replies)
 
 
+async def messages(request: web.Request) -> web.Response:
+    """What an agent (or the helpdesk) sent the customer since they last asked. With
+    `after=<id of the last line received>`, lines are acknowledged by the next request rather
+    than by being sent, so a client that lost a response gets them again."""
+    sender = request.query.get("sender", "")
+    if not sender.strip():
+        return json_error(400, "give the sender: GET /webhooks/rest/messages?sender=...")
+    if len(sender) > MAX_SENDER_CHARS:
+        return json_error(400, f"'sender' must be at most {MAX_SENDER_CHARS} characters")
+    if not plain_text(sender):
+        return json_error(
+            400, "'sender' contains a character that is not valid text (NUL or a lone surrogate)"
+        )
+    after = request.query.get("after")
+    if after is not None and not (after.isascii() and after.isdigit() and len(after) < 12):
+        return json_error(400, "'after' must be the id of the last line received")
+    try:
+        lines = await collect(request.app[DATABASE], CHANNEL, sender, int(after) if after else None)
+        return web.json_response(lines)
+    except SQLAlchemyError as error:
+        logger.error("Could not read the messages waiting for %s: %s", sender, error)
+        return json_error(503, "the helpdesk is unavailable; ask again")
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/webhooks/rest/webhook", webhook)
+    app.router.add_get("/webhooks/rest/messages", messages)

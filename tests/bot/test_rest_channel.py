@@ -69,14 +69,22 @@ async def test_exactly_2000_characters_is_accepted(client) -> None:
 
 
 async def test_rasa_down_gets_an_apology_a_ticket_and_loses_nothing(client, database_url) -> None:
-    for text in ("where is my order 100234?", "hello? anyone?"):
-        response = await client.post("/webhooks/rest/webhook", json={"sender": "dana", "message": text})
-        assert response.status == 200
-        [reply] = await response.json()
-        assert reply["recipient_id"] == "dana"
-        assert "trouble" in reply["text"]
+    response = await client.post(
+        "/webhooks/rest/webhook", json={"sender": "dana", "message": "where is my order 100234?"}
+    )
+    assert response.status == 200
+    apology, wait = await response.json()
+    assert apology["recipient_id"] == "dana"
+    assert "trouble" in apology["text"]
+    assert "queue" in wait["text"]  # its place, or when agents are back
+    # From now on the conversation waits for a person: the bot is not asked again.
+    response = await client.post(
+        "/webhooks/rest/webhook", json={"sender": "dana", "message": "hello? anyone?"}
+    )
+    [reply] = await response.json()
+    assert "number 1 in the queue" in reply["text"]
     messages = stored(database_url, "messages")
-    assert [m[0] for m in messages] == ["customer", "bot", "customer", "bot"]
+    assert [m[0] for m in messages] == ["customer", "bot", "bot", "customer", "bot"]
     assert messages[0] == ("customer", "where is my order 100234?")
     # One waiting ticket, however often the customer writes while the assistant is down.
     assert stored(database_url, "tickets") == [("assistant_unavailable", "queued")]

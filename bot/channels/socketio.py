@@ -1,0 +1,231 @@
+"""The web channel: Socket.IO on the gateway, speaking Rasa's socketio channel protocol.
+
+Events and payloads are those of Rasa's `SocketIOInput` with session persistence, so the
+widgets Rasa users already embed (rasa-webchat) work unchanged:
+
+- the client sends `session_request` `{"session_id": id or null}`; the gateway answers
+  `session_confirm` with the id (a new one if the client had none or an invalid one), and
+  the socket joins that session's room;
+- `user_uttered` `{"message", "session_id", "customData"}` goes through the router as any
+  channel's message; each reply comes back as `bot_uttered`: `{"text"}`, `{"text",
+  "quick_replies": [{"content_type": "text", "title", "payload"}]}` for buttons, or
+  `{"attachment": ...}` for an image.
+
+The gateway's own additions, which other widgets ignore: `helpdesk_status` `{"mode",
+"agent"}` when a person is waited for, joins, or hands back; `link_request` -> `link_code`
+and `link_claim` -> `link_result` for moving to Telegram and back. Lines an agent writes while
+the customer is away are delivered when a socket of that conversation connects again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+import socketio
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.appkeys import DATABASE, LINK_THROTTLE, ROUTER, SETTINGS, TELEGRAM
+from bot.router import HelpdeskUnavailable, IncomingMessage
+from handoff import conversations, identity
+from handoff.api import plain_text
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "socketio"
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def bot_uttered(reply: dict[str, Any]) -> dict[str, Any]:
+    """A Rasa REST reply as Rasa's socketio channel sends it."""
+    if reply.get("buttons"):
+        quick_replies = [
+            {"content_type": "text", "title": button.get("title"), "payload": button.get("payload")}
+            for button in reply["buttons"]
+        ]
+        return {"text": reply.get("text") or "", "quick_replies": quick_replies}
+    if reply.get("image"):
+        return {"attachment": {"type": "image", "payload": {"src": reply["image"]}}}
+    if reply.get("text") is not None:
+        return {"text": reply["text"]}
+    return {key: value for key, value in reply.items() if key not in ("recipient_id", "id")}
+
+
+def conversation_room(conversation_id: str) -> str:
+    return f"conversation:{conversation_id}"
+
+
+class SocketIOChannel:
+    def __init__(self, app: web.Application) -> None:
+        settings = app[SETTINGS]
+        self.app = app
+        self.server = socketio.AsyncServer(
+            async_mode="aiohttp",
+            # A widget is embedded on the shop's own site, another origin than the gateway's.
+            cors_allowed_origins=list(settings.widget_origins) or "*",
+            max_http_buffer_size=64 * 1024,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.server.attach(app, socketio_path="socket.io")
+        self.server.on("session_request", self.session_request)
+        self.server.on("user_uttered", self.user_uttered)
+        self.server.on("link_request", self.link_request)
+        self.server.on("link_claim", self.link_claim)
+
+    async def _conversation(self, session_id: str) -> conversations.ConversationRef | None:
+        """The web session's conversation, if it has one (a look-up: replies stay where they go)."""
+        return await self.app[DATABASE].execute(conversations.find_conversation, CHANNEL, session_id, False)
+
+    async def _session_id(self, sid: str) -> str | None:
+        session = await self.server.get_session(sid)
+        return session.get("session_id")
+
+    async def session_request(self, sid: str, data: Any) -> None:
+        requested = data.get("session_id") if isinstance(data, dict) else None
+        session_id = (
+            requested if isinstance(requested, str) and SESSION_ID.match(requested) else uuid.uuid4().hex
+        )
+        await self.server.save_session(sid, {"session_id": session_id})
+        await self.server.enter_room(sid, session_id)
+        await self.server.emit("session_confirm", session_id, room=sid)
+        await self._join_conversation(sid, session_id)
+
+    async def _join_conversation(self, sid: str, session_id: str) -> None:
+        """Joins the conversation's room (agent lines are pushed there) and sends what an
+        agent wrote while no socket of this conversation was connected."""
+        database = self.app[DATABASE]
+        try:
+            conversation = await self._conversation(session_id)
+            if conversation is None:
+                return
+            for room in self.server.rooms(sid):
+                if room.startswith("conversation:") and room != conversation_room(conversation.id):
+                    await self.server.leave_room(sid, room)
+            await self.server.enter_room(sid, conversation_room(conversation.id))
+            waiting = await database.run(conversations.undelivered, conversation.id)
+        except SQLAlchemyError as error:
+            logger.error("Could not read the lines waiting for web session %s: %s", session_id, error)
+            return
+        for message in waiting:
+            await self.server.emit(
+                "bot_uttered", bot_uttered({"text": message.text, **(message.payload or {})}), room=sid
+            )
+        await self.server.emit("helpdesk_status", {"mode": conversation.mode, "agent": None}, room=sid)
+
+    async def user_uttered(self, sid: str, data: Any) -> None:
+        session_id = await self._session_id(sid)
+        if session_id is None:
+            await self.server.emit("error", {"message": "send session_request first"}, room=sid)
+            return
+        message = data.get("message") if isinstance(data, dict) else None
+        metadata = data.get("customData") if isinstance(data, dict) else None
+        limit = self.app[SETTINGS].max_message_chars
+        if not isinstance(message, str) or not message.strip():
+            await self.server.emit("error", {"message": "'message' must be a non-empty string"}, room=sid)
+            return
+        if len(message) > limit or not plain_text(message):
+            await self.server.emit(
+                "error", {"message": f"the message must be text of at most {limit} characters"}, room=sid
+            )
+            return
+        incoming = IncomingMessage(
+            channel=CHANNEL,
+            sender=session_id,
+            text=message.strip(),
+            metadata=metadata if isinstance(metadata, dict) else {},
+        )
+        await self.server.emit("typing", {"on": True}, room=session_id)
+        try:
+            replies = await self.app[ROUTER].handle(incoming)
+        except HelpdeskUnavailable as error:
+            await self.server.emit("typing", {"on": False}, room=session_id)
+            await self.server.emit("error", {"message": f"the helpdesk is unavailable: {error}"}, room=sid)
+            return
+        for reply in replies:
+            await self.server.emit("bot_uttered", bot_uttered(reply), room=session_id)
+        # After the replies: a client can take it as "that was all" (the benchmark does).
+        await self.server.emit("typing", {"on": False}, room=session_id)
+        await self._join_conversation_room_once(sid, session_id)
+
+    async def _join_conversation_room_once(self, sid: str, session_id: str) -> None:
+        # The first message created the conversation: pushes for it reach this socket now.
+        if not any(room.startswith("conversation:") for room in self.server.rooms(sid)):
+            conversation = await self._conversation(session_id)
+            if conversation is not None:
+                await self.server.enter_room(sid, conversation_room(conversation.id))
+
+    async def link_request(self, sid: str, data: Any = None) -> None:
+        session_id = await self._session_id(sid)
+        if session_id is None:
+            return
+        code, _ = await self.app[DATABASE].run(identity.issue_code, CHANNEL, session_id)
+        await self._join_conversation_room_once(sid, session_id)
+        telegram = self.app.get(TELEGRAM)
+        bot_name = getattr(telegram, "username", None) or self.app[SETTINGS].telegram_bot_username
+        url = f"https://t.me/{bot_name}?start={code}" if bot_name else None
+        await self.server.emit(
+            "link_code",
+            {"code": code, "telegram_url": url, "expires_in": int(identity.LIFETIME.total_seconds())},
+            room=sid,
+        )
+
+    async def link_claim(self, sid: str, data: Any) -> None:
+        session_id = await self._session_id(sid)
+        code = data.get("code") if isinstance(data, dict) else None
+        if session_id is None or not isinstance(code, str) or not plain_text(code) or len(code) > 32:
+            await self.server.emit(
+                "link_result", {"ok": False, "error": "type the code Telegram gave you"}, room=sid
+            )
+            return
+        throttle = self.app[LINK_THROTTLE]
+        wait = throttle.begin(f"{CHANNEL}:{session_id}", None)
+        if wait:
+            minutes = max(1, round(wait / 60))
+            await self.server.emit(
+                "link_result",
+                {"ok": False, "error": f"too many wrong codes; try again in {minutes} minutes"},
+                room=sid,
+            )
+            return
+        linked = None
+        try:
+            linked = await self.app[DATABASE].run(identity.claim_code, code, CHANNEL, session_id)
+        except identity.LinkError as error:
+            await self.server.emit("link_result", {"ok": False, "error": str(error)}, room=sid)
+            return
+        finally:
+            throttle.end(f"{CHANNEL}:{session_id}", None, succeeded=linked is not None)
+        logger.info("Web session %s joined conversation %s", session_id, linked.id)
+        for room in list(self.server.rooms(sid)):
+            if room.startswith("conversation:"):
+                await self.server.leave_room(sid, room)
+        await self.server.enter_room(sid, conversation_room(linked.id))
+        await self.server.emit("link_result", {"ok": True}, room=sid)
+        await self.server.emit("helpdesk_status", {"mode": linked.mode, "agent": None}, room=sid)
+
+    # -- Pushes from the helpdesk (bot.delivery) ----------------------------------------------
+
+    async def deliver(self, conversation_id: str, message: dict[str, Any]) -> bool:
+        """Emits an agent's line to the conversation's sockets in this process, if any."""
+        room = conversation_room(conversation_id)
+        if not self._has_members(room):
+            return False
+        claimed = await self.app[DATABASE].execute(conversations.mark_delivered, message["id"])
+        if claimed:
+            await self.server.emit(
+                "bot_uttered", bot_uttered({"text": message["text"], **(message["payload"] or {})}), room=room
+            )
+        return claimed
+
+    async def status(self, conversation_id: str, status: dict[str, Any]) -> None:
+        room = conversation_room(conversation_id)
+        if self._has_members(room):
+            await self.server.emit("helpdesk_status", status, room=room)
+
+    def _has_members(self, room: str) -> bool:
+        participants = self.server.manager.get_participants("/", room)
+        return next(iter(participants), None) is not None
