@@ -71,6 +71,12 @@ def ensure_model(root: Path = ROOT, force: bool = False) -> Path:
                 name,
             ],
             cwd=root,
+            # A project copy elsewhere (the trainer console's retraining in tests) still
+            # imports this code's NLU components.
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            },
             check=True,
         )
     else:
