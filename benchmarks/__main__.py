@@ -1,7 +1,8 @@
 """`make bench`: the foundation figures (intent accuracy, gateway latency), then the knowledge
-base's, the frustration detector's and the return form's, each beside its baseline."""
+base's, the frustration detector's, the return form's, the handoff's and the web channel's,
+each beside its baseline."""
 
-from benchmarks import foundation, frustration, kb, returns
+from benchmarks import channels, foundation, frustration, handoff, kb, returns
 
 foundation.main([])
 print()
@@ -10,3 +11,7 @@ print()
 frustration.main([])
 print()
 returns.main([])
+print()
+handoff.main([])
+print()
+channels.main([])
