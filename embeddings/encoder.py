@@ -77,7 +77,7 @@ class SentenceEncoder:
 
         # One traced graph for every batch shape: an eager call costs several times its arithmetic.
         spec = tf.TensorSpec([None, None], tf.int32)
-        self._forward = tf.function(self._pooled, input_signature=[spec, spec, spec])
+        self._forward = tf.function(lambda i, m, t: self._pooled(i, m, t), input_signature=[spec, spec, spec])
 
     @property
     def dimension(self) -> int:
@@ -87,16 +87,54 @@ class SentenceEncoder:
         """Embeddings of `texts` in order, shape (len(texts), dimension)."""
         with self._lock:
             missing = list(dict.fromkeys(text for text in texts if text not in self._cache))
-            if missing:
-                for text, vector in zip(missing, self._embed(missing), strict=True):
-                    self._remember(text, vector)
+            fresh = dict(zip(missing, self._embed(missing), strict=True)) if missing else {}
             if not texts:
                 return np.zeros((0, self.dimension), dtype=np.float32)
             vectors = []
             for text in texts:
-                self._cache.move_to_end(text)
-                vectors.append(self._cache[text])
+                vector = fresh.get(text)
+                if vector is None:
+                    self._cache.move_to_end(text)
+                    vector = self._cache[text]
+                vectors.append(vector)
+            # Remembered only now: more new texts than the cache holds would otherwise push
+            # the first of them out before they are read back.
+            for text, vector in fresh.items():
+                self._remember(text, vector)
             return np.stack(vectors)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def model(self) -> Any:
+        """The TFBertModel; `embeddings.finetune` trains its transformer layers in place."""
+        return self._model
+
+    def pooled(self, input_ids: Any, attention_mask: Any, token_type_ids: Any, training: bool = False) -> Any:
+        """The sentence vectors of a tokenised batch as a TensorFlow tensor (differentiable)."""
+        return self._pooled(input_ids, attention_mask, token_type_ids, training)
+
+    def layer_weights(self) -> list[np.ndarray]:
+        """The transformer layers' weights (not the word embeddings), in a fixed order."""
+        return [variable.numpy() for variable in self._model.bert.encoder.weights]
+
+    def set_layer_weights(self, weights: Sequence[np.ndarray]) -> None:
+        variables = self._model.bert.encoder.weights
+        if len(weights) != len(variables) or any(
+            tuple(w.shape) != tuple(v.shape) for w, v in zip(weights, variables, strict=True)
+        ):
+            raise ValueError("these weights were saved from a different encoder")
+        with self._lock:
+            for variable, value in zip(variables, weights, strict=True):
+                variable.assign(value)
+            self._cache.clear()
+
+    def forget(self) -> None:
+        """Empties the cache: after the weights change, cached vectors are stale."""
+        with self._lock:
+            self._cache.clear()
 
     def _remember(self, text: str, vector: np.ndarray) -> None:
         self._cache[text] = vector
@@ -123,7 +161,9 @@ class SentenceEncoder:
             ).numpy()
         return out
 
-    def _pooled(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+    def _pooled(
+        self, input_ids: Any, attention_mask: Any, token_type_ids: Any, training: bool = False
+    ) -> Any:
         import tensorflow as tf
 
         result = self._model(
@@ -131,7 +171,7 @@ class SentenceEncoder:
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             output_hidden_states=True,
-            training=False,
+            training=training,
         )
         mask = tf.cast(attention_mask, tf.float32)[:, :, None]
         pooled = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from embeddings.encoder import get_encoder
+from embeddings.encoder import SentenceEncoder, get_encoder
 
 
 def test_paraphrases_are_closer_than_unrelated_sentences() -> None:
@@ -26,3 +26,11 @@ def test_vectors_are_unit_length_and_cached_texts_come_back_identical() -> None:
 
 def test_the_encoder_is_loaded_once_per_process() -> None:
     assert get_encoder() is get_encoder()
+
+
+def test_more_new_texts_than_the_cache_holds_are_all_embedded() -> None:
+    encoder = SentenceEncoder(cache_size=2)
+    texts = ["cancel my order", "where is my parcel", "hello there", "cancel my order"]
+    vectors = encoder.encode(texts)
+    assert vectors.shape == (4, encoder.dimension)
+    assert np.allclose(vectors, get_encoder().encode(texts), atol=1e-5)
