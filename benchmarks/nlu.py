@@ -156,7 +156,9 @@ def train(config: Path, rows: list[tuple[str, str]], workdir: Path, name: str, e
             cwd=ROOT,
             stdout=output,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            # RASA_MAX_CACHE_SIZE=0: no component comes from Rasa's training cache (~/.rasa/cache)
+            # of an earlier run, so the training time is a cold start, as on a new machine.
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_MAX_CACHE_SIZE": "0"},
         )
     if finished.returncode != 0:
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]
