@@ -53,7 +53,6 @@ function pad2(number) {
   return String(number).padStart(2, "0");
 }
 
-/** Milliseconds since the epoch, or NaN. */
 /** mm:ss, minutes not capped at 59. */
 function formatClock(totalSeconds) {
   const seconds = Math.max(0, Math.floor(totalSeconds));
@@ -126,19 +125,6 @@ function isTypingTarget(target) {
 
 // ---------------------------------------------------------------- the API
 
-async function readBody(response) {
-  const text = await response.text();
-  if (!text) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    // aiohttp's own refusals (bad JSON, text too long, no such route) are plain text.
-    const type = response.headers.get("Content-Type") || "";
-    return type.startsWith("text/plain") ? text.trim().slice(0, 500) : null;
-  }
-}
-
-/** The server's explanation: {"error": "..."}, {"error": {"message": "..."}} or plain text. */
 function redirectToLogin() {
   state.leaving = true;
   if (location.pathname !== LOGIN_PAGE) location.assign(LOGIN_PAGE);

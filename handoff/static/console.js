@@ -4,6 +4,19 @@
 
 const API_ROOT = "/api/v1";
 
+/** A response's body: parsed JSON, aiohttp's plain-text refusals (bad JSON, text too long, no
+    such route) trimmed, or null. */
+async function readBody(response) {
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    const type = response.headers.get("Content-Type") || "";
+    return type.startsWith("text/plain") ? text.trim().slice(0, 500) : null;
+  }
+}
+
 function $(id) {
   return document.getElementById(id);
 }
@@ -25,6 +38,7 @@ function isPlainObject(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
+/** Milliseconds since the epoch, or NaN. */
 function parseTime(value) {
   if (typeof value !== "string" || value === "") return NaN;
   // Python may send microseconds; some engines only parse milliseconds.
@@ -55,6 +69,7 @@ function timeElement(value) {
   return node;
 }
 
+/** The server's explanation: {"error": {"message": "..."}}, {"error": "..."} or plain text. */
 function errorText(data, fallback) {
   const error = isPlainObject(data) ? data.error : data;
   if (typeof error === "string" && error.trim()) return error.trim();

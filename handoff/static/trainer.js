@@ -105,22 +105,8 @@ function deltaClass(difference) {
   return difference > 0 ? "better" : "worse";
 }
 
-/** Milliseconds since the epoch, or NaN. */
 // ---------------------------------------------------------------- the API
 
-async function readBody(response) {
-  const text = await response.text();
-  if (!text) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    // aiohttp's own refusals (bad JSON, no such route) are plain text.
-    const type = response.headers.get("Content-Type") || "";
-    return type.startsWith("text/plain") ? text.trim().slice(0, 500) : null;
-  }
-}
-
-/** The server's explanation: {"error": {"message": "..."}}, {"error": "..."} or plain text. */
 function redirectToLogin() {
   state.leaving = true;
   stopPolling();
