@@ -132,18 +132,7 @@ function redirectToLogin() {
 
 /** Calls the JSON API; throws an Error carrying the server's message on anything but 2xx. */
 async function api(method, path, body) {
-  const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (method !== "GET" && method !== "HEAD") {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body === undefined ? {} : body);
-  }
-  let response;
-  try {
-    response = await fetch(API_ROOT + path, options);
-  } catch {
-    throw new Error("The server cannot be reached. Check your connection.");
-  }
-  const data = await readBody(response);
+  const [response, data] = await sendJson(method, path, body);
   // A failed login is a 401 too: that one is an answer for the form, not a lost session.
   if (response.status === 401 && path !== "/auth/login") {
     redirectToLogin();

@@ -17,6 +17,25 @@ async function readBody(response) {
   }
 }
 
+/** Sends `body` as JSON to the API; returns [response, readBody(response)]. When the server
+    cannot be reached, throws an Error whose status is 0. */
+async function sendJson(method, path, body) {
+  const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (method !== "GET" && method !== "HEAD") {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body === undefined ? {} : body);
+  }
+  let response;
+  try {
+    response = await fetch(API_ROOT + path, options);
+  } catch {
+    const failure = new Error("The server cannot be reached. Check your connection.");
+    failure.status = 0;
+    throw failure;
+  }
+  return [response, await readBody(response)];
+}
+
 function $(id) {
   return document.getElementById(id);
 }

@@ -115,20 +115,7 @@ function redirectToLogin() {
 
 /** Calls the JSON API; throws an Error (with .status) carrying the server's message on anything but 2xx. */
 async function api(method, path, body) {
-  const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (method !== "GET" && method !== "HEAD") {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body === undefined ? {} : body);
-  }
-  let response;
-  try {
-    response = await fetch(API_ROOT + path, options);
-  } catch {
-    const failure = new Error("The server cannot be reached. Check your connection.");
-    failure.status = 0;
-    throw failure;
-  }
-  const data = await readBody(response);
+  const [response, data] = await sendJson(method, path, body);
   if (response.status === 401) {
     redirectToLogin();
     const failure = new Error(errorText(data, "Your session has ended. Please sign in again."));
