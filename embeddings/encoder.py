@@ -129,7 +129,7 @@ class SentenceEncoder:
         with self._lock:
             for variable, value in zip(variables, weights, strict=True):
                 variable.assign(value)
-            self._cache.clear()
+            self.forget()
 
     def forget(self) -> None:
         """Empties the cache: after the weights change, cached vectors are stale."""
