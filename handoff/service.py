@@ -190,14 +190,18 @@ class Helpdesk:
                     close=hours.close.strftime("%H:%M"),
                     timezone=hours.timezone,
                     back=_day_words(back, now.astimezone(back.tzinfo)),
-                    hours=max(1, round(left.total_seconds() / 3600)),
+                    hours=_count(max(1, round(left.total_seconds() / 3600)), "hour"),
                 )
             ]
         lines = []
         if place is not None:
             lines.append(self.texts["queue_position"].format(position=place))
         if wait is not None:
-            lines.append(self.texts["expected_wait"].format(minutes=max(1, round(wait.total_seconds() / 60))))
+            lines.append(
+                self.texts["expected_wait"].format(
+                    minutes=_count(max(1, round(wait.total_seconds() / 60)), "minute")
+                )
+            )
         return [" ".join(lines)] if lines else []
 
     async def customer_wrote(
@@ -401,6 +405,11 @@ class Helpdesk:
         await self.database.run(tickets.record_csat, conversation_id, ticket_id, score)
         logger.info("Ticket %s got CSAT %s", ticket_id, score)
         await self._publish_ticket(ticket_id)
+
+
+def _count(number: int, unit: str) -> str:
+    """ "1 hour", "3 hours"."""
+    return f"{number} {unit}" if number == 1 else f"{number} {unit}s"
 
 
 def _day_words(moment: dt.datetime, now: dt.datetime) -> str:

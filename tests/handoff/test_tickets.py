@@ -154,4 +154,9 @@ def test_the_customer_hears_their_place_or_when_agents_are_back() -> None:
     assert "08:00-22:00 UTC" in away and "back tomorrow at 08:00 UTC (in about 9 hours)" in away
     [early] = helpdesk.wait_notice(1, None, dt.datetime(2026, 11, 24, 5, 0, tzinfo=utc))
     assert "back today at 08:00 UTC (in about 3 hours)" in early
+    [last_hour] = helpdesk.wait_notice(
+        1, dt.timedelta(seconds=20), dt.datetime(2026, 11, 24, 7, 10, tzinfo=utc)
+    )
+    assert "(in about 1 hour)," in last_hour
+    assert helpdesk.wait_notice(2, dt.timedelta(seconds=20), noon)[0].endswith("within about 1 minute.")
     assert "nothing is lost" in away
