@@ -34,6 +34,23 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def fit_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
+    """The temperature that gives held-out log-scores (one row per example, one column per
+    class; `truth` holds the right column) the least log loss after a softmax."""
+
+    def log_loss(temperature: float) -> float:
+        z = scores / temperature
+        z = z - z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(truth)), truth]))
+
+    return float(minimize_scalar(log_loss, bounds=(0.05, 50.0), method="bounded").x)
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    z = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
 class IntentModel:
     def __init__(
         self,
@@ -95,6 +112,8 @@ class IntentModel:
 
     def _fit_temperature(self, x: np.ndarray, y: np.ndarray) -> float:
         """The temperature that makes out-of-fold confidences honest (least log loss)."""
+        if self.calibration_folds < 2:
+            return 1.0
         if len(x) > self.calibration_sample:
             try:
                 keep, _ = train_test_split(
@@ -121,23 +140,14 @@ class IntentModel:
             truth.append(np.searchsorted(fold.labels, y[held][known]))
             if len(fold.labels) != len(np.unique(y)):
                 return 1.0  # a fold lost an intent; its columns would not line up
-        s, t = np.vstack(scores), np.concatenate(truth)
-
-        def log_loss(temperature: float) -> float:
-            z = s / temperature
-            z = z - z.max(axis=1, keepdims=True)
-            return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(t)), t]))
-
-        return float(minimize_scalar(log_loss, bounds=(0.05, 50.0), method="bounded").x)
+        return fit_temperature(np.vstack(scores), np.concatenate(truth))
 
     def predict_proba(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(intent labels, probabilities): one row per message, columns in label order.
 
         With a familiarity floor a row sums to less than 1: the rest is "none of these".
         """
-        z = self._scores(_unit(embeddings)) / self.temperature
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        probabilities = z / z.sum(axis=1, keepdims=True)
+        probabilities = softmax(self._scores(_unit(embeddings)) / self.temperature)
         return self.labels, probabilities[:, : len(self.labels)]
 
     def to_bytes(self) -> bytes:
