@@ -148,6 +148,11 @@ def load_knowledge_base(folder: Path | str) -> KnowledgeBase:
     policy, policy_errors = _read_return_policy(folder / "return_policy.yml")
     not_covered, not_covered_errors = _read_not_covered(folder / NOT_COVERED_FILE)
     errors = article_errors + policy_errors + not_covered_errors
+    if not errors and len(articles) == 1 and not not_covered:
+        errors.append(
+            f"{_display(folder / NOT_COVERED_FILE)}: with a single article, retrieval needs questions"
+            " here that the article does not answer, to learn when to decline"
+        )
     if errors or policy is None:
         raise KnowledgeBaseError(errors)
     return KnowledgeBase(tuple(articles), policy, tuple(not_covered))

@@ -36,8 +36,13 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline, make_union
 
 from actions.kb import KnowledgeBase, KnowledgeBaseError, load_knowledge_base
+from embeddings.classifier import IntentModel, fit_temperature, softmax
 
 logger = logging.getLogger(__name__)
 
@@ -94,15 +99,14 @@ class Verdict:
 
 
 class LexicalModel:
-    """Logistic regression over TF-IDF word (1-2) and character (3-5, inside words) n-grams."""
+    """Logistic regression over TF-IDF word (1-2) and character (3-5, inside words) n-grams.
+
+    Every n-gram counts, even one seen once: dropping those (min_df=2) changed nothing in
+    cross-validation, and a small knowledge base would have none left."""
 
     def __init__(self, c: float = 30.0, random_state: int = 7) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline, make_union
-
-        words = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2)
-        characters = TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5), min_df=2)
+        words = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2))
+        characters = TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5))
         self._pipeline = make_pipeline(
             make_union(words, characters), LogisticRegression(C=c, max_iter=3000, random_state=random_state)
         )
@@ -111,11 +115,8 @@ class LexicalModel:
         self._pipeline.fit(list(texts), list(labels))
         return self
 
-    @property
-    def labels(self) -> np.ndarray:
-        return self._pipeline.classes_
-
     def log_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """One row per text, one column per class in sorted order."""
         return self._pipeline.predict_log_proba(list(texts))
 
 
@@ -128,31 +129,28 @@ class ArticleModel:
         self.labels = np.array([], dtype=object)
 
     def fit(self, texts: Sequence[str], vectors: np.ndarray, labels: Sequence[str]) -> ArticleModel:
-        from sklearn.model_selection import StratifiedKFold
-
-        from embeddings.classifier import fit_temperature
-
         y = np.asarray(labels, dtype=object)
-        # Every class must be in every fold's training part: a new article may have only its
-        # title and a question or two. With too few, the mixture stays uncalibrated.
-        folds = min(self.settings.calibration_folds, int(np.unique(y, return_counts=True)[1].min()))
-        if folds < 2:
-            self.temperature = 1.0
-            return self._fit_experts(texts, vectors, y)
+        self._fit_experts(texts, vectors, y)
+        # A class with fewer examples than folds (a new article with its title and a question)
+        # is in every fold's training part and never held out, so each fold knows every class.
+        folds = self.settings.calibration_folds
+        classes, counts = np.unique(y, return_counts=True)
+        always = np.flatnonzero(np.isin(y, classes[counts < folds]))
+        rows = np.flatnonzero(np.isin(y, classes[counts >= folds]))
+        if folds < 2 or len(rows) == 0:
+            return self  # too few examples to calibrate: the temperature stays 1
         scores, truth = [], []
         splitter = StratifiedKFold(folds, shuffle=True, random_state=self.settings.random_state)
-        for train, held in splitter.split(vectors, y):
+        for train, held in splitter.split(rows, y[rows]):
+            train, held = np.concatenate([rows[train], always]), rows[held]
             fold = ArticleModel(self.settings)
             fold._fit_experts([texts[i] for i in train], vectors[train], y[train])
             scores.append(fold._scores([texts[i] for i in held], vectors[held]))
             truth.append(np.searchsorted(fold.labels, y[held]))
-        self._fit_experts(texts, vectors, y)
         self.temperature = fit_temperature(np.vstack(scores), np.concatenate(truth))
         return self
 
     def _fit_experts(self, texts: Sequence[str], vectors: np.ndarray, labels: np.ndarray) -> ArticleModel:
-        from embeddings.classifier import IntentModel
-
         # Neither expert is calibrated on its own (no folds): the mixture's temperature is.
         # No nearest-example term: with "not covered" as a class of its own, plain logistic
         # regression declined more of it in cross-validation at equal accuracy on articles.
@@ -160,19 +158,15 @@ class ArticleModel:
             neighbour_weight=0.0, calibration_folds=0, random_state=self.settings.random_state
         ).fit(vectors, labels)
         self._words = LexicalModel(random_state=self.settings.random_state).fit(texts, labels)
-        self.labels = self._meaning.labels
-        if list(self._words.labels) != list(self.labels):
-            raise ValueError("the word and meaning models disagree on the classes")
+        self.labels = self._meaning.labels  # both experts order the classes alike: sorted
         return self
 
     def _scores(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         weight = self.settings.lexical_weight
-        _, meaning = self._meaning.predict_proba(vectors)
-        return (1 - weight) * np.log(np.maximum(meaning, 1e-12)) + weight * self._words.log_proba(texts)
+        _, meaning = self._meaning.log_proba(vectors)
+        return (1 - weight) * meaning + weight * self._words.log_proba(texts)
 
     def predict_proba(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-        from embeddings.classifier import softmax
-
         return softmax(self._scores(texts, vectors) / self.temperature)
 
 
@@ -319,7 +313,10 @@ class KnowledgeService:
         try:
             knowledge_base = load_knowledge_base(self.folder)
             started = time.perf_counter()
-            index = ArticleIndex(knowledge_base, self._encoder_factory(), self.settings)
+            try:
+                index = ArticleIndex(knowledge_base, self._encoder_factory(), self.settings)
+            except ValueError as problem:  # data the loader accepts but the models cannot fit
+                raise KnowledgeBaseError([f"{self.folder}: cannot be indexed: {problem}"]) from problem
         except KnowledgeBaseError as error:
             self._failed_signature, self.last_error = signature, error
             if self._loaded is None:

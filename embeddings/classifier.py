@@ -46,9 +46,13 @@ def fit_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
     return float(minimize_scalar(log_loss, bounds=(0.05, 50.0), method="bounded").x)
 
 
+def log_softmax(scores: np.ndarray) -> np.ndarray:
+    z = scores - scores.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
 def softmax(scores: np.ndarray) -> np.ndarray:
-    z = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
+    return np.exp(log_softmax(scores))
 
 
 class IntentModel:
@@ -147,8 +151,13 @@ class IntentModel:
 
         With a familiarity floor a row sums to less than 1: the rest is "none of these".
         """
-        probabilities = softmax(self._scores(_unit(embeddings)) / self.temperature)
-        return self.labels, probabilities[:, : len(self.labels)]
+        labels, log_probabilities = self.log_proba(embeddings)
+        return labels, np.exp(log_probabilities)
+
+    def log_proba(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(intent labels, log-probabilities): `predict_proba` before the exponential."""
+        log_probabilities = log_softmax(self._scores(_unit(embeddings)) / self.temperature)
+        return self.labels, log_probabilities[:, : len(self.labels)]
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
