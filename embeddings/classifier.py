@@ -39,9 +39,7 @@ def fit_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
     class; `truth` holds the right column) the least log loss after a softmax."""
 
     def log_loss(temperature: float) -> float:
-        z = scores / temperature
-        z = z - z.max(axis=1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(truth)), truth]))
+        return -float(np.mean(log_softmax(scores / temperature)[np.arange(len(truth)), truth]))
 
     return float(minimize_scalar(log_loss, bounds=(0.05, 50.0), method="bounded").x)
 
@@ -101,9 +99,7 @@ class IntentModel:
     def _scores(self, x: np.ndarray) -> np.ndarray:
         """Unnormalised log-scores, one column per intent (before the temperature), and a
         last column for "none of these" when there is a familiarity floor."""
-        logits = x @ self._coef.T + self._intercept
-        log_probabilities = logits - logits.max(axis=1, keepdims=True)
-        log_probabilities -= np.log(np.exp(log_probabilities).sum(axis=1, keepdims=True))
+        log_probabilities = log_softmax(x @ self._coef.T + self._intercept)
         scores = log_probabilities
         if self.neighbour_weight:
             nearest = np.maximum.reduceat(x @ self._examples.T, self._starts, axis=1)
