@@ -1,8 +1,8 @@
 """`make bench`: the foundation figures (intent accuracy, gateway latency), then the knowledge
-base's, the frustration detector's, the return form's, the handoff's and the web channel's,
-each beside its baseline."""
+base's, the frustration detector's, the return form's, whole conversations', the handoff's and
+the web channel's, each beside its baseline."""
 
-from benchmarks import channels, foundation, frustration, handoff, kb, returns
+from benchmarks import channels, conversations, foundation, frustration, handoff, kb, returns
 
 foundation.main([])
 print()
@@ -11,6 +11,8 @@ print()
 frustration.main([])
 print()
 returns.main([])
+print()
+conversations.main([])
 print()
 handoff.main([])
 print()
