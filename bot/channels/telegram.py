@@ -1,12 +1,13 @@
 """Telegram, with python-telegram-bot: polling in development, a webhook in production.
 
 Every text goes through the router like any channel's message; replies with buttons become
-inline keyboards whose presses come back as the button's payload. Photos are kept (the
-agent sees them) and their caption, if any, is read as the message; stickers and other media
-get a polite answer. `/start CODE` (the widget's deep link) and `/link` join this chat and
-the web chat into one customer. Without TELEGRAM_TOKEN the channel is off, and the log says
-so. The Bot API's address is configuration (`TELEGRAM_BASE_URL`), which is how the tests
-run a real client against a local stand-in.
+inline keyboards whose presses come back as the button's payload. Bot and agent text is
+Markdown (the knowledge base's **bold**), sent in Telegram's HTML parse mode by
+`telegram_html`. Photos are kept (the agent sees them) and their caption, if any, is read as
+the message; stickers and other media get a polite answer. `/start CODE` (the widget's deep
+link) and `/link` join this chat and the web chat into one customer. Without TELEGRAM_TOKEN
+the channel is off, and the log says so. The Bot API's address is configuration
+(`TELEGRAM_BASE_URL`), which is how the tests run a real client against a local stand-in.
 
 In webhook mode Telegram POSTs updates to `/webhooks/telegram` with the secret given to
 setWebhook in the `X-Telegram-Bot-Api-Secret-Token` header; anything else gets 403.
@@ -17,10 +18,14 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+from html import escape
 from typing import Any
 
 from aiohttp import web
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -41,6 +46,80 @@ logger = logging.getLogger(__name__)
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CALLBACK_LIMIT = 64  # bytes Telegram allows in callback_data
+
+# The Markdown the widget renders (bot/static/markdown.js), minus linkify: Telegram links bare
+# URLs itself. Raw HTML, headings, images and the rest stay off and arrive as written.
+MARKDOWN = MarkdownIt("zero", {"breaks": True, "html": False}).enable(
+    ["emphasis", "list", "link", "newline", "backticks", "escape"]
+)
+
+
+def _link_allowed(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://", "mailto:"))  # javascript: & co. stay text
+
+
+MARKDOWN.validateLink = _link_allowed  # type: ignore[method-assign]
+TAGS = {"strong_open": "<b>", "strong_close": "</b>", "em_open": "<i>", "em_close": "</i>"}
+
+
+def telegram_html(markdown: str) -> str:
+    """Markdown as Telegram's HTML parse mode: <b>, <i>, <code> and <a href> (http(s) only; a
+    mailto link becomes its text and address), list items as "• " or "1. " lines, paragraphs
+    apart by an empty line, and every <, > and & of the text escaped."""
+    parts: list[str] = []
+    gap = ""  # what separates the next piece of text from the one before
+    lists: list[list[int] | None] = []  # the open lists: [next number] when ordered
+    for token in MARKDOWN.parse(markdown):
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            ordered = token.type == "ordered_list_open"
+            lists.append([int(token.attrGet("start") or 1)] if ordered else None)
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+            gap = "\n" if lists else "\n\n"
+        elif token.type == "list_item_open":
+            number = lists[-1] if lists else None
+            marker = f"{number[0]}. " if number else "• "
+            if number:
+                number[0] += 1
+            parts.append(((gap or "\n") if parts else "") + "  " * (len(lists) - 1) + marker)
+            gap = ""
+        elif token.type == "inline":
+            parts.append((gap if parts else "") + _inline_html(token.children or []))
+            gap = ""
+        elif token.type in ("paragraph_close", "list_item_close"):
+            gap = gap or ("\n" if token.hidden or token.type == "list_item_close" else "\n\n")
+    return "".join(parts).strip()
+
+
+def _inline_html(tokens: list[Token]) -> str:
+    out: list[str] = []
+    links: list[tuple[int, str]] = []  # each open link: where its label starts, what ends it
+    for token in tokens:
+        if token.type == "text":
+            out.append(escape(token.content, quote=False))
+        elif token.type in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif token.type == "code_inline":
+            out.append(f"<code>{escape(token.content, quote=False)}</code>")
+        elif token.type == "link_open":
+            href = str(token.attrGet("href") or "")
+            if href.lower().startswith(("http://", "https://")):
+                out.append(f'<a href="{escape(href)}">')
+                links.append((len(out), "</a>"))
+            else:  # mailto: Telegram links web pages only, and links a written address itself
+                links.append((len(out), escape(href.split(":", 1)[-1], quote=False)))
+        elif token.type == "link_close" and links:
+            start, end = links.pop()
+            label = "".join(out[start:])
+            if end == "</a>":
+                out.append(end)
+            elif end != label:  # "[jane@x.com](mailto:jane@x.com)" shows the address once
+                out.append(f" ({end})")
+        elif token.type in TAGS:
+            out.append(TAGS[token.type])
+        elif token.content:
+            out.append(escape(token.content, quote=False))
+    return "".join(out)
 
 
 def keyboard(buttons: list[dict[str, Any]] | None) -> InlineKeyboardMarkup | None:
@@ -139,10 +218,14 @@ class TelegramChannel:
 
     async def _send(self, chat_id: int, reply: dict[str, Any]) -> None:
         bot = self.application.bot
+        text = telegram_html(reply["text"]) if reply.get("text") else ""
+        mode = ParseMode.HTML if text else None  # text or caption: Markdown as Telegram's HTML
         if reply.get("image"):
-            await bot.send_photo(chat_id, reply["image"], caption=reply.get("text"))
-        elif reply.get("text"):
-            await bot.send_message(chat_id, reply["text"], reply_markup=keyboard(reply.get("buttons")))
+            await bot.send_photo(chat_id, reply["image"], caption=text or None, parse_mode=mode)
+        elif text:
+            await bot.send_message(
+                chat_id, text, parse_mode=mode, reply_markup=keyboard(reply.get("buttons"))
+            )
 
     @staticmethod
     def _incoming(update: Update, text: str, **extra: Any) -> IncomingMessage:
