@@ -2,14 +2,16 @@
 //   <script src="https://gateway.example/widget.js" data-gateway="https://gateway.example" defer></script>
 // (data-gateway is optional; it defaults to the origin this file was loaded from).
 //
-// It loads <gateway>/static/widget.css and <gateway>/static/vendor/socket.io.min.js itself and
-// speaks Rasa's socketio channel protocol (session_request / session_confirm / user_uttered /
-// bot_uttered) plus the gateway's own events (helpdesk_status, typing, link_request / link_code,
-// link_claim / link_result).
+// It loads <gateway>/static/widget.css, the vendored Socket.IO client and markdown-it, and
+// <gateway>/static/markdown.js itself, and speaks Rasa's socketio channel protocol
+// (session_request / session_confirm / user_uttered / bot_uttered) plus the gateway's own events
+// (helpdesk_status, typing, link_request / link_code, link_claim / link_result).
 //
 // Safe under a strict Content-Security-Policy: no inline scripts, styles or handlers are created.
 // Every piece of server or customer text goes into the page through textContent or text nodes,
-// never through HTML parsing.
+// never through HTML parsing: bot and agent lines are Markdown turned into elements and text
+// nodes by markdown.js (bold, italics, lists, http(s) links); what the customer typed is shown
+// exactly as typed.
 (function () {
   "use strict";
 
@@ -91,6 +93,7 @@
     link: { code: null, url: null, expiresAt: 0, waiting: false, expiryTimer: null, replyTimer: null },
     claimTimer: null,
     pendingLinkRequest: false,
+    renderMarkdown: null, // text -> DocumentFragment, once markdown.js and markdown-it have loaded
   };
 
   const ui = {};
@@ -151,11 +154,20 @@
     }
   }
 
-  /** Text with its http(s) URLs as links (bot replies only); everything else as text nodes. */
-  function fillText(node, text, linkify) {
-    if (!linkify) {
+  /** A bot or agent line: Markdown, as elements and text nodes (markdown.js); if that could not
+      load, text with its http(s) URLs as links. A customer's line: text, exactly as typed. */
+  function fillText(node, text, rich) {
+    if (!rich) {
       node.textContent = text;
       return;
+    }
+    if (state.renderMarkdown) {
+      try {
+        node.append(state.renderMarkdown(text));
+        return;
+      } catch (_err) {
+        node.replaceChildren(); // fall back to plain text with links below
+      }
     }
     let last = 0;
     for (const match of text.matchAll(URL_IN_TEXT)) {
@@ -748,30 +760,44 @@
     socket.on("link_result", onLinkResult);
   }
 
-  /** Loads the vendored Socket.IO client without leaving it in the host page's `io` global. */
-  function loadSocketIo(onReady) {
-    // A host page with its own (maybe other-version) `io` gets it back once ours has loaded.
-    const hadPrevious = Object.prototype.hasOwnProperty.call(window, "io");
-    const previous = window.io;
-    const tag = document.createElement("script");
-    tag.src = GATEWAY + "/static/vendor/socket.io.min.js";
-    tag.async = true;
-    tag.addEventListener("load", () => {
-      const ours = window.io;
-      if (hadPrevious) window.io = previous;
-      if (typeof ours !== "function") {
-        failed();
-        return;
-      }
-      onReady(ours);
+  /** Loads one of the gateway's scripts and resolves with the global it defines (null if it did
+      not load), without leaving that global in the host page: a host page with its own (maybe
+      other-version) `io` or `markdownit` gets it back. */
+  function loadScript(path, name) {
+    return new Promise((resolve) => {
+      const hadPrevious = Object.prototype.hasOwnProperty.call(window, name);
+      const previous = window[name];
+      const tag = document.createElement("script");
+      tag.src = GATEWAY + path;
+      tag.async = true;
+      tag.addEventListener("load", () => {
+        const ours = window[name];
+        if (hadPrevious) window[name] = previous;
+        else delete window[name];
+        resolve(ours === undefined ? null : ours);
+      });
+      tag.addEventListener("error", () => resolve(null));
+      document.head.append(tag);
     });
-    tag.addEventListener("error", failed);
-    document.head.append(tag);
+  }
 
-    function failed() {
-      state.phase = "unavailable";
-      updateControls();
+  /** The Markdown renderer for bot and agent lines, or null: then they show as text with links. */
+  async function loadMarkdown() {
+    const [markdownit, library] = await Promise.all([
+      loadScript("/static/vendor/markdown-it.umd.min.js", "markdownit"),
+      loadScript("/static/markdown.js", "HarborLaneMarkdown"),
+    ]);
+    if (typeof markdownit !== "function" || !library || typeof library.create !== "function") return null;
+    try {
+      return library.create(markdownit, { linkClass: "hlw-link" });
+    } catch (_err) {
+      return null;
     }
+  }
+
+  function unavailable() {
+    state.phase = "unavailable";
+    updateControls();
   }
 
   function loadStyles(onDone) {
@@ -794,12 +820,18 @@
 
   function start() {
     build();
-    restoreHistory();
     updateControls();
     loadStyles(() => {
       ui.root.hidden = false;
     });
-    loadSocketIo(connect);
+    const socketIo = loadScript("/static/vendor/socket.io.min.js", "io");
+    // The history is drawn once the renderer is there, and before anything new arrives.
+    loadMarkdown().then((render) => {
+      state.renderMarkdown = render;
+      restoreHistory();
+      updateControls();
+      return socketIo;
+    }).then((io) => (typeof io === "function" ? connect(io) : unavailable()));
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start, { once: true });

@@ -1,6 +1,7 @@
 // Agent console of the helpdesk: the login page and the console page share this file.
 // Every piece of server text goes into the page through textContent or text nodes, never
-// through HTML parsing: customers can write anything.
+// through HTML parsing: customers can write anything. Bot and agent lines are Markdown, built
+// into elements and text nodes by messageText (console.js); customer lines stay text.
 "use strict";
 
 const LOGIN_PAGE = "/agent/login";
@@ -652,7 +653,7 @@ function renderMessage(message) {
     timeElement(message.created_at),
   ]);
   const hasText = typeof message.text === "string" && message.text !== "";
-  const text = el("div", { className: hasText ? "text" : "text empty", text: hasText ? message.text : "" });
+  const text = messageText(author, hasText ? message.text : "", hasText ? "text" : "text empty");
   item.append(meta, text);
 
   const payload = isPlainObject(message.payload) ? message.payload : null;

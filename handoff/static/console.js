@@ -1,8 +1,19 @@
 /* Helpers the agent and trainer consoles share. Loaded before agent.js or trainer.js; every
-   text from the server goes into the page through textContent (el), never as HTML. */
+   text from the server goes into the page through textContent (el) or as the elements and text
+   nodes markdown.js builds, never as HTML. */
 "use strict";
 
 const API_ROOT = "/api/v1";
+
+/* Bot, agent and system lines are Markdown (the knowledge base's **bold**, lists, links), drawn
+   by the gateway's markdown.js with the vendored markdown-it, both loaded before this file. */
+const renderMarkdown = (() => {
+  try {
+    return window.HarborLaneMarkdown.create(window.markdownit, {});
+  } catch {
+    return null; // not loaded: the lines show as plain text
+  }
+})();
 
 /** A response's body: parsed JSON, aiohttp's plain-text refusals (bad JSON, text too long, no
     such route) trimmed, or null. */
@@ -49,6 +60,21 @@ function el(tag, { className, text, attrs } = {}, children = []) {
   }
   for (const child of children) {
     if (child !== null && child !== undefined && child !== false) node.append(child);
+  }
+  return node;
+}
+
+/** A transcript line's text: what a customer typed exactly as typed, anything else as Markdown. */
+function messageText(author, text, className) {
+  const node = el("div", { className: `${className} rich` });
+  if (author === "customer" || !renderMarkdown) {
+    node.textContent = text;
+    return node;
+  }
+  try {
+    node.append(renderMarkdown(text));
+  } catch {
+    node.textContent = text;
   }
   return node;
 }

@@ -741,7 +741,7 @@ function renderLine(line) {
       typeof line.channel === "string" && line.channel ? el("span", { className: "channel", text: `via ${line.channel}` }) : null,
       timeElement(line.created_at),
     ]),
-    hasText ? el("div", { className: "text", text: line.text }) : null,
+    hasText ? messageText(author, line.text, "text") : null,
   ]);
   if (isPlainObject(line.payload)) item.append(...renderPayload(line.payload));
   return item;
