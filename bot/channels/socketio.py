@@ -11,10 +11,12 @@ widgets Rasa users already embed (rasa-webchat) work unchanged:
   "quick_replies": [{"content_type": "text", "title", "payload"}]}` for buttons, or
   `{"attachment": ...}` for an image.
 
-The gateway's own additions, which other widgets ignore: `helpdesk_status` `{"mode",
-"agent"}` when a person is waited for, joins, or hands back; `link_request` -> `link_code`
-and `link_claim` -> `link_result` for moving to Telegram and back. Lines an agent writes while
-the customer is away are delivered when a socket of that conversation connects again.
+The gateway's own additions, which other widgets ignore: `channels` `{"telegram": bot username
+or null}` after each `session_confirm`, so the widget offers Telegram only when it is on;
+`helpdesk_status` `{"mode", "agent"}` when a person is waited for, joins, or hands back;
+`link_request` -> `link_code` and `link_claim` -> `link_result` for moving to Telegram and back.
+Lines an agent writes while the customer is away are delivered when a socket of that
+conversation connects again.
 """
 
 from __future__ import annotations
@@ -75,6 +77,11 @@ class SocketIOChannel:
         self.server.on("user_uttered", self.user_uttered)
         self.server.on("link_request", self.link_request)
         self.server.on("link_claim", self.link_claim)
+        app.on_shutdown.append(self._shutdown)
+
+    async def _shutdown(self, app: web.Application) -> None:
+        # Ends Engine.IO's background task with the gateway, rather than leaving it pending.
+        await self.server.shutdown()
 
     async def _conversation(self, session_id: str) -> conversations.ConversationRef | None:
         """The web session's conversation, if it has one (a look-up: replies stay where they go)."""
@@ -92,7 +99,14 @@ class SocketIOChannel:
         await self.server.save_session(sid, {"session_id": session_id})
         await self.server.enter_room(sid, session_id)
         await self.server.emit("session_confirm", session_id, room=sid)
+        await self.server.emit("channels", {"telegram": self._telegram_bot()}, room=sid)
         await self._join_conversation(sid, session_id)
+
+    def _telegram_bot(self) -> str | None:
+        """The Telegram bot a web visitor can move to: this gateway's (its getMe username), or
+        TELEGRAM_BOT_USERNAME when Telegram runs in another process; None when Telegram is off."""
+        telegram = self.app.get(TELEGRAM)
+        return getattr(telegram, "username", None) or self.app[SETTINGS].telegram_bot_username
 
     async def _join_conversation(self, sid: str, session_id: str) -> None:
         """Joins the conversation's room (agent lines are pushed there) and sends what an
@@ -164,12 +178,16 @@ class SocketIOChannel:
             return
         code, _ = await self.app[DATABASE].run(identity.issue_code, CHANNEL, session_id)
         await self._join_conversation_room_once(sid, session_id)
-        telegram = self.app.get(TELEGRAM)
-        bot_name = getattr(telegram, "username", None) or self.app[SETTINGS].telegram_bot_username
+        bot_name = self._telegram_bot()
         url = f"https://t.me/{bot_name}?start={code}" if bot_name else None
         await self.server.emit(
             "link_code",
-            {"code": code, "telegram_url": url, "expires_in": int(identity.LIFETIME.total_seconds())},
+            {
+                "code": code,
+                "telegram_url": url,
+                "telegram_bot": bot_name,
+                "expires_in": int(identity.LIFETIME.total_seconds()),
+            },
             room=sid,
         )
 

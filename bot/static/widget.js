@@ -5,7 +5,7 @@
 // It loads <gateway>/static/widget.css, the vendored Socket.IO client and markdown-it, and
 // <gateway>/static/markdown.js itself, and speaks Rasa's socketio channel protocol
 // (session_request / session_confirm / user_uttered / bot_uttered) plus the gateway's own events
-// (helpdesk_status, typing, link_request / link_code, link_claim / link_result).
+// (channels, helpdesk_status, typing, link_request / link_code, link_claim / link_result).
 //
 // Safe under a strict Content-Security-Policy: no inline scripts, styles or handlers are created.
 // Every piece of server or customer text goes into the page through textContent or text nodes,
@@ -29,6 +29,7 @@
   const LINK_REPLY_TIMEOUT_MS = 10000;
   const IMAGE_PATH = /\.(?:png|jpe?g|gif|webp|avif|svg)$/i;
   const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"']+/gi;
+  const TELEGRAM_BOT = /^[A-Za-z0-9_]{3,64}$/;
 
   const STATUS_TEXT = {
     connecting: "Connecting…",
@@ -93,6 +94,7 @@
     link: { code: null, url: null, expiresAt: 0, waiting: false, expiryTimer: null, replyTimer: null },
     claimTimer: null,
     pendingLinkRequest: false,
+    telegramBot: null, // the gateway's Telegram bot (its username) when Telegram is on
     renderMarkdown: null, // text -> DocumentFragment, once markdown.js and markdown-it have loaded
   };
 
@@ -206,7 +208,8 @@
       id: "hlw-link-toggle",
       className: "hlw-header-button",
       text: "Continue on Telegram",
-      attrs: { type: "button", "aria-expanded": "false", "aria-controls": "hlw-link-panel" },
+      // Shown once the gateway says it has a Telegram bot (the `channels` event).
+      attrs: { type: "button", "aria-expanded": "false", "aria-controls": "hlw-link-panel", hidden: true },
     });
     ui.close = el("button", { className: "hlw-close", attrs: { type: "button", "aria-label": "Close chat", title: "Close chat" } }, [
       svgIcon("M6 6l12 12M18 6L6 18", "hlw-close-icon"),
@@ -292,12 +295,14 @@
       text: "Open Telegram",
       attrs: { target: "_blank", rel: "noopener noreferrer", hidden: true },
     });
+    ui.linkIntro = el("p", { className: "hlw-link-intro" });
+    ui.linkHint = el("p", { className: "hlw-link-hint" });
     ui.linkCode = el("code", { id: "hlw-link-code", className: "hlw-code", attrs: { "aria-label": "Your code" } });
     ui.linkExpiry = el("p", { className: "hlw-link-expiry" });
     ui.linkRefresh = el("button", { id: "hlw-link-refresh", className: "hlw-button hlw-button-secondary", text: "Get a new code", attrs: { type: "button", hidden: true } });
     ui.linkCodeBox = el("div", { className: "hlw-code-box", attrs: { hidden: true } }, [
       ui.telegramLink,
-      el("p", { className: "hlw-link-hint", text: "Or send this code to our Telegram bot:" }),
+      ui.linkHint,
       ui.linkCode,
       ui.linkExpiry,
     ]);
@@ -325,7 +330,7 @@
       "section",
       { id: "hlw-link-panel", className: "hlw-link-panel", attrs: { hidden: true, "aria-label": "Continue on Telegram" } },
       [
-        el("p", { className: "hlw-link-intro", text: "Carry on this conversation in Telegram: everything said here comes along." }),
+        ui.linkIntro,
         ui.linkState,
         ui.linkCodeBox,
         ui.linkRefresh,
@@ -568,6 +573,35 @@
 
   // ------------------------------------------------------------------ Telegram link
 
+  /** The gateway's `channels` event: {telegram: "<bot username>"} when Telegram is on, else
+      {telegram: null}. Off, there is no "Continue on Telegram"; on, the panel names the bot. */
+  function onChannels(data) {
+    const name = data && typeof data.telegram === "string" ? data.telegram.trim().replace(/^@/, "") : "";
+    state.telegramBot = TELEGRAM_BOT.test(name) ? name : null;
+    renderTelegram();
+  }
+
+  function renderTelegram() {
+    const bot = state.telegramBot;
+    ui.linkToggle.hidden = !bot;
+    if (!bot) {
+      ui.linkPanel.hidden = true;
+      ui.linkToggle.setAttribute("aria-expanded", "false");
+      return;
+    }
+    const handle = "@" + bot;
+    ui.linkIntro.textContent = "Carry on this conversation in Telegram with " + handle + ": everything said here comes along.";
+    ui.telegramLink.textContent = "Open " + handle + " in Telegram";
+    ui.linkHint.textContent = "Or send this code to " + handle + " in Telegram:";
+  }
+
+  /** The deep link that opens the bot and sends it `/start <code>`: the gateway's, or made here. */
+  function telegramUrl(data, code) {
+    const given = safeUrl(data.telegram_url);
+    if (given) return given;
+    return state.telegramBot ? "https://t.me/" + state.telegramBot + "?start=" + encodeURIComponent(code) : null;
+  }
+
   function toggleLinkPanel() {
     const show = ui.linkPanel.hidden;
     ui.linkPanel.hidden = !show;
@@ -615,7 +649,7 @@
     const seconds = Number(data.expires_in) > 0 ? Number(data.expires_in) : 600;
     const minutes = Math.max(1, Math.round(seconds / 60));
     state.link.code = code;
-    state.link.url = safeUrl(data.telegram_url);
+    state.link.url = telegramUrl(data, code);
     state.link.expiresAt = Date.now() + seconds * 1000;
 
     ui.linkState.textContent = "";
@@ -744,6 +778,9 @@
     });
 
     socket.on("session_confirm", onSessionConfirm);
+    socket.on("channels", (data) => {
+      if (data && typeof data === "object") onChannels(data);
+    });
     socket.on("bot_uttered", onBotUttered);
     socket.on("helpdesk_status", (data) => {
       if (data && typeof data === "object") applyHelpdesk(data, true);
