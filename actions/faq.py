@@ -101,6 +101,22 @@ class ActionAnswerFaq(Action):
         dispatcher.utter_message(text=article.body)
         if in_form:
             return [SlotSet("faq_article", article.id)]
+        # Some answers lead somewhere: agent hours to a person, refund timing to the
+        # customer's own return (the article's `offer`, in its front matter).
+        if article.offer == "human":
+            dispatcher.utter_message(response="utter_offer_human")
+            return [
+                SlotSet("faq_article", article.id),
+                SlotSet("faq_feedback_asked", False),
+                SlotSet("human_offered", True),
+            ]
+        if article.offer == "return_status":
+            dispatcher.utter_message(response="utter_offer_return_check")
+            return [
+                SlotSet("faq_article", article.id),
+                SlotSet("faq_feedback_asked", False),
+                SlotSet("human_offered", False),
+            ]
         dispatcher.utter_message(response="utter_faq_was_it_helpful")
         return answer_events(article)
 
@@ -142,3 +158,26 @@ class ActionFaqFeedback(Action):
         dispatcher.utter_message(response="utter_faq_sorry")
         dispatcher.utter_message(response="utter_offer_human")
         return [*events, SlotSet("human_offered", True)]
+
+
+class ActionInformUnclear(Action):
+    """A bare answer nobody asked for. One with a few words and nothing the entity rules
+    know is more likely a question the model misread ("can I collect it from the warehouse
+    myself"): the knowledge base answers or declines it, and a decline is logged. Otherwise
+    the bot asks what to do with it, and logs that it could not tell."""
+
+    QUESTION_WORDS = 4
+
+    def name(self) -> str:
+        return "action_inform_unclear"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        message = tracker.latest_message or {}
+        words = (message.get("text") or "").split()
+        if not message.get("entities") and len(words) >= self.QUESTION_WORDS:
+            return await ActionAnswerFaq().run(dispatcher, tracker, domain)
+        dispatcher.utter_message(response="utter_inform_unclear")
+        send_to_helpdesk(dispatcher, "unresolved", reason="unclear", nlu=nlu_summary(tracker))
+        return []

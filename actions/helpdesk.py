@@ -98,3 +98,26 @@ class ActionUnresolvedFallback(Action):
             # otherwise the policies face the same state again and predict this action again.
             return [UserUtteranceReverted(), SlotSet("human_offered", True)]
         return [SlotSet("human_offered", True)]
+
+
+class ActionOtherLanguage(Action):
+    """A message in a language the assistant does not speak yet (bot/nlu/language.py): say
+    so in English and offer a person; inside a form, say so and let the form ask again.
+    Logged for the trainers with the language, so the shop sees which ones customers use."""
+
+    def name(self) -> str:
+        return "action_other_language"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        language = ((tracker.latest_message or {}).get("language") or {}).get("code")
+        send_to_helpdesk(
+            dispatcher, "unresolved", reason="other_language", language=language, nlu=nlu_summary(tracker)
+        )
+        if tracker.active_loop_name:
+            dispatcher.utter_message(response="utter_english_only_in_form")
+            return []
+        dispatcher.utter_message(response="utter_english_only")
+        dispatcher.utter_message(response="utter_offer_human")
+        return [SlotSet("human_offered", True)]

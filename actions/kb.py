@@ -29,7 +29,9 @@ RETURN_REASONS = (
     "missing",
     "other",
 )
-ARTICLE_FIELDS = ("id", "title", "questions", "tags")
+ARTICLE_FIELDS = ("id", "title", "questions", "tags", "offer")
+# What the bot offers after the article instead of asking whether it helped.
+ARTICLE_OFFERS = ("human", "return_status")
 REFUND_DESTINATIONS = ("original_payment_method", "store_credit")
 WINDOW_STARTS = ("delivery", "purchase")
 NOT_COVERED_FILE = "not_covered.yml"
@@ -53,6 +55,7 @@ class Article:
     tags: tuple[str, ...]
     body: str
     path: Path
+    offer: str | None = None  # one of ARTICLE_OFFERS, or None: "Did that answer your question?"
 
 
 @dataclass(frozen=True)
@@ -365,12 +368,13 @@ def _read_article(path: Path, errors: list[str]) -> tuple[Article | None, str]:
     title = fields.text(data, "title", "title")
     questions = fields.strings(data, "questions", "questions")
     tags = fields.strings(data, "tags", "tags", required=False)
+    offer = fields.choice(data, "offer", "offer", ARTICLE_OFFERS) if "offer" in data else None
     body = "".join(lines[closing + 1 :]).strip()
     if not body:
         errors.append(f"{where}: article body is empty: write the answer below the front matter")
     if len(errors) > before:
         return None, article_id
-    return Article(article_id, title, questions, tags, body, path), article_id
+    return Article(article_id, title, questions, tags, body, path, offer), article_id
 
 
 # --- return policy -----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.backend import get_shop
 from actions.dates import format_day
+from actions.helpdesk import nlu_summary, send_to_helpdesk
 from actions.settings import get_settings
 from actions.shop.base import Order, OrderNotCancellable
 
@@ -50,11 +51,11 @@ QUESTION_BOOKKEEPING = {
     "return_notice": None,
     "return_flag": None,
 }
-# Slots a finished order conversation clears, so the next question starts afresh;
-# `verified_email` stays: ownership once proven holds for the conversation.
+# Slots a finished flow (order check, cancellation, return, problem report) clears, so the
+# next question starts afresh. The session keeps `verified_email` (ownership once proven)
+# and, once proven, the order under discussion (`order_id` with its `customer_email`):
+# see `reset_events`.
 RESET_AFTER_ORDER = {
-    "order_id": None,
-    "customer_email": None,
     **QUESTION_BOOKKEEPING,
     # The return form's answers, which kind of return it was, and a looked-up RMA number.
     **dict.fromkeys(RETURN_SLOTS),
@@ -113,7 +114,28 @@ def attempts(tracker: Tracker, slot: str) -> int:
 
 
 class OrderOwnershipValidation(FormValidationAction):
-    """Validates the order number and the email that proves ownership of it."""
+    """Validates the order number and the email that proves ownership of it.
+
+    An answer the validation turns down means the form asks its question again: that turn
+    did not help, so it goes to the trainers' unresolved log (not for a wrong email, which
+    is the ownership check working and is nobody's training data)."""
+
+    UNLOGGED_QUESTIONS = ("customer_email",)
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        asked = tracker.get_slot("requested_slot")
+        events = await super().run(dispatcher, tracker, domain)
+        rejected = any(
+            event.get("event") == "slot" and event.get("name") == asked and event.get("value") is None
+            for event in events
+        )
+        if asked and rejected and asked not in self.UNLOGGED_QUESTIONS:
+            send_to_helpdesk(
+                dispatcher, "unresolved", reason="question_repeated", question=asked, nlu=nlu_summary(tracker)
+            )
+        return events
 
     @abc.abstractmethod
     def name(self) -> str:
@@ -204,6 +226,10 @@ def _attempted_answer(
     entity = "email" if slot == "customer_email" else slot
     if tracker.get_slot("requested_slot") != slot or list(tracker.get_latest_entity_values(entity)):
         return {}
+    if tracker.get_slot("escalate"):
+        # "I gave you my order number THREE times, 1 star review": an outburst, not an
+        # answer; the form rejects it and the rule for a frustrated customer hands over.
+        return {}
     text = (tracker.latest_message.get("text") or "").strip()
     return {slot: text} if text and looks_like_answer(text) else {}
 
@@ -251,8 +277,23 @@ async def owned_order(tracker: Tracker) -> Order | None:
     return None
 
 
-def reset_events(**extra: Any) -> list[EventType]:
-    return [SlotSet(slot, value) for slot, value in {**RESET_AFTER_ORDER, **extra}.items()]
+def proven_order(tracker: Tracker) -> str | None:
+    """The order under discussion, if this session has proven it is the customer's: the
+    forms set `customer_email` only to an email that owns `order_id`."""
+    number = normalise_order_number(tracker.get_slot("order_id"))
+    email = tracker.get_slot("customer_email")
+    if number and email and email == tracker.get_slot("verified_email"):
+        return number
+    return None
+
+
+def reset_events(tracker: Tracker, **extra: Any) -> list[EventType]:
+    """The events that end a flow: its own slots cleared; a proven order kept for the session
+    (so "and where is my order?" after a return needs no second check), an unproven one
+    forgotten with its tries."""
+    kept = proven_order(tracker)
+    order = {"order_id": kept, "customer_email": tracker.get_slot("customer_email") if kept else None}
+    return [SlotSet(slot, value) for slot, value in {**RESET_AFTER_ORDER, **order, **extra}.items()]
 
 
 def explain_failure(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
@@ -262,7 +303,7 @@ def explain_failure(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[
     else:
         dispatcher.utter_message(response="utter_order_lookup_failed")
     dispatcher.utter_message(response="utter_offer_human")
-    return reset_events(human_offered=True)
+    return reset_events(tracker, human_offered=True)
 
 
 class ActionOrderStatus(Action):
@@ -279,7 +320,7 @@ class ActionOrderStatus(Action):
         dispatcher.utter_message(response=response, **variables)
         # The order stays known: "and when will it arrive?" needs no second check, and a
         # person taking over (or handing back) finds it. Another order number replaces it.
-        return reset_events(order_id=order.number, customer_email=tracker.get_slot("customer_email"))
+        return reset_events(tracker)
 
 
 class ActionAskCancelConfirmed(Action):
@@ -313,7 +354,7 @@ class ActionCancelOrder(Action):
         if order.status == "processing":
             if not tracker.get_slot("cancel_confirmed"):
                 dispatcher.utter_message(response="utter_cancel_kept", order_id=order.number)
-                return reset_events()
+                return reset_events(tracker)
             try:
                 order = await get_shop().cancel_order(order.number)
             except OrderNotCancellable as blocked:
@@ -322,9 +363,9 @@ class ActionCancelOrder(Action):
                 dispatcher.utter_message(
                     response="utter_order_cancelled", order_id=order.number, total=f"{order.total:.2f}"
                 )
-                return reset_events()
+                return reset_events(tracker)
         explain_not_cancellable(dispatcher, order)
-        return reset_events()
+        return reset_events(tracker)
 
 
 def explain_not_cancellable(dispatcher: CollectingDispatcher, order: Order) -> None:
@@ -339,7 +380,7 @@ def explain_not_cancellable(dispatcher: CollectingDispatcher, order: Order) -> N
 
 class ActionStopOrderForm(Action):
     """The customer dropped an order check or cancellation midway: end the form and forget
-    its order, email and attempt counters, so the next question starts afresh."""
+    its attempt counters, and its order unless it was proven, so the next question starts afresh."""
 
     def name(self) -> str:
         return "action_stop_order_form"
@@ -348,4 +389,4 @@ class ActionStopOrderForm(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_anything_else")
-        return [ActiveLoop(None), SlotSet("requested_slot", None), *reset_events()]
+        return [ActiveLoop(None), SlotSet("requested_slot", None), *reset_events(tracker)]

@@ -42,6 +42,7 @@ from actions.orders import (
     explain_failure,
     normalise_order_number,
     owned_order,
+    proven_order,
     reset_events,
     status_response,
 )
@@ -58,6 +59,10 @@ ANSWER_INTENTS = frozenset(
 )
 # The first message of a return or a problem report may already say why.
 OPENERS = frozenset({"request_return", "report_problem"})
+# A message that asks something: a question mark, or the words a question opens with.
+QUESTION = re.compile(
+    r"\?|^\s*(how|what|when|where|which|who|why|can|could|do|does|is|are|will|should|would)\b", re.IGNORECASE
+)
 STOPWORDS = frozenset(
     "the a an my i it its it's this that these those just only please pls one and of from in to want "
     "would like".split()
@@ -351,6 +356,12 @@ class ValidateReturnForm(OrderOwnershipValidation):
             reason = match_choice(value, vocabulary().reasons)
             if reason:
                 return {"return_reason": reason}
+        if values and intent_of(tracker.latest_message) == "report_problem":
+            # A problem report says what went wrong in its own words ("the sweater has a big
+            # hole in it"): read them by meaning too, so the question is not asked again.
+            reason = await asyncio.to_thread(read_choice, values[-1], vocabulary().reasons)
+            if reason:
+                return {"return_reason": reason}
         if values and tracker.get_slot("requested_slot") == "return_reason":
             return {"return_reason": values[-1]}  # validation says it was not understood
         return {}
@@ -379,9 +390,15 @@ class ValidateReturnForm(OrderOwnershipValidation):
         if values:
             return {slot: values[-1]}
         text = tracker.latest_message.get("text") or ""
-        if not _answers(tracker) or text.startswith("/"):
+        if text.startswith("/"):
             return {}
         value = match_choice(text, choices)
+        if value and tracker.get_slot("requested_slot") == slot:
+            # The answer to the question asked, in the vocabulary's words, whatever intent the
+            # model saw in it ("pick up from my house" once read as off-topic).
+            return {slot: value}
+        if not _answers(tracker):
+            return {}
         if value:  # named outright, even while another question is open: a correction
             return {slot: value}
         if tracker.get_slot("requested_slot") == slot and text.strip():
@@ -714,7 +731,9 @@ class ActionAskReturnMethod(Action):
 
 
 class ActionStartReturn(Action):
-    """A new return starts from nothing but what this message says."""
+    """A new return starts from what this message says and the order under discussion: a
+    named item of another of the customer's delivered orders picks that order, and an order
+    still on its way is not assumed to be the one going back."""
 
     def name(self) -> str:
         return "action_start_return"
@@ -722,7 +741,26 @@ class ActionStartReturn(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        return [SlotSet("return_flow", "return"), *_slot_events(cleared_return_slots())]
+        events = [SlotSet("return_flow", "return"), *_slot_events(cleared_return_slots())]
+        if _entity_values(tracker, "order_id"):
+            return events
+        return [*events, *await self._order_from_memory(tracker)]
+
+    @staticmethod
+    async def _order_from_memory(tracker: Tracker) -> list[EventType]:
+        kept = proven_order(tracker)
+        email = tracker.get_slot("verified_email")
+        products = _entity_values(tracker, "product")
+        if email and products:
+            delivered = [order for order in await get_shop().orders_of(email) if order.status == "delivered"]
+            having = [order for order in delivered if match_items(order, products)]
+            if len(having) == 1:
+                return [SlotSet("order_id", having[0].number), SlotSet("customer_email", email)]
+        if kept:
+            order = await get_shop().get_order(kept)
+            if order is None or order.status != "delivered":
+                return [SlotSet("order_id", None), SlotSet("customer_email", None)]
+        return []
 
 
 class ActionReportProblem(Action):
@@ -742,7 +780,57 @@ class ActionReportProblem(Action):
                 *hand_over(dispatcher, "utter_escalate", details),
                 SlotSet("return_blocked", "handed_over"),
             ]
+        offered = tracker.get_slot("offered_problem")
+        if intent_of(tracker.latest_message) == "affirm" and offered:
+            # "Shall I start a report?" answered yes: what the first message said carries on.
+            return [
+                SlotSet("return_flow", "problem"),
+                *_slot_events(cleared_return_slots()),
+                *_slot_events({slot: value for slot, value in offered.items() if value}),
+                SlotSet("report_offered", False),
+                SlotSet("offered_problem", None),
+            ]
+        answered = await self._answer_question(dispatcher, tracker)
+        if answered:
+            # The form that follows ends at once; the customer says whether to start a report.
+            return [*answered, SlotSet("return_blocked", "answered")]
         return [SlotSet("return_flow", "problem"), *_slot_events(cleared_return_slots())]
+
+    @staticmethod
+    async def _answer_question(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        """A policy question inside the report ("it arrived cracked, how long do I have to
+        report it?"): the knowledge base answers it, and the report is offered, not forced."""
+        message = tracker.latest_message or {}
+        text = message.get("text") or ""
+        if not QUESTION.search(text):
+            return []
+        index = await asyncio.to_thread(knowledge_service().index)
+        verdict = await asyncio.to_thread(index.decide, text)
+        if verdict.kind != "answer" or verdict.best is None:
+            return []
+        dispatcher.utter_message(text=index.knowledge_base.article(verdict.best.article_id).body)
+        dispatcher.utter_message(response="utter_offer_problem_report")
+        said = [*_entity_values(tracker, "return_reason"), text]
+        reason = next(filter(None, (match_choice(value, vocabulary().reasons) for value in said)), None)
+        offered = {"return_reason": reason, "return_items": _entity_values(tracker, "product") or None}
+        return [
+            SlotSet("faq_article", verdict.best.article_id),
+            SlotSet("report_offered", True),
+            SlotSet("offered_problem", offered),
+        ]
+
+
+class ActionDeclineReport(Action):
+    """ "Shall I start a report?" answered no."""
+
+    def name(self) -> str:
+        return "action_decline_report"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_anything_else")
+        return [SlotSet("report_offered", False), SlotSet("offered_problem", None)]
 
 
 def _slot_events(values: dict[str, Any]) -> list[EventType]:
@@ -758,7 +846,9 @@ class ActionSubmitReturn(Action):
     ) -> list[EventType]:
         blocked = tracker.get_slot("return_blocked")
         if blocked == "handed_over":
-            return reset_events()
+            return reset_events(tracker)
+        if blocked == "answered":  # a question inside a report: answered, the report offered
+            return reset_events(tracker, return_flow=None)
         order = await owned_order(tracker)
         if order is None:
             return explain_failure(dispatcher, tracker)
@@ -785,7 +875,7 @@ class ActionSubmitReturn(Action):
         confirm(
             dispatcher, policy, order, created, new, condition=return_rules.condition_applies(policy, reason)
         )
-        return reset_events()
+        return reset_events(tracker)
 
     @staticmethod
     async def _blocked(
@@ -797,14 +887,14 @@ class ActionSubmitReturn(Action):
             response, variables = status_response(order)
             dispatcher.utter_message(response=response, **variables)
             dispatcher.utter_message(response="utter_offer_human")
-            return reset_events(human_offered=True)
+            return reset_events(tracker, human_offered=True)
         if blocked == "not_delivered":
             response = {
                 "processing": "utter_return_not_shipped",
                 "cancelled": "utter_return_order_cancelled",
             }.get(order.status, "utter_return_not_delivered")
             dispatcher.utter_message(response=response, order_id=order.number)
-            return reset_events()
+            return reset_events(tracker)
         if blocked in ("problem_window", "high_value"):
             dispatcher.utter_message(text=notice)
             problem = tracker.get_slot("return_reason")
@@ -817,7 +907,7 @@ class ActionSubmitReturn(Action):
             response="utter_return_blocked", items=item_names_text(items), explanation=notice
         )
         dispatcher.utter_message(response="utter_offer_human")
-        return reset_events(human_offered=True)
+        return reset_events(tracker, human_offered=True)
 
 
 def item_names_text(names: Sequence[str]) -> str:
@@ -846,12 +936,13 @@ def confirm(
     dispatcher.utter_message(
         response="utter_return_created" if new else "utter_return_already_open", rma=request.rma, items=items
     )
+    free = "_free" if not request.fee else ""
     if request.method == "pickup" and request.pickup_date:
         dispatcher.utter_message(
-            response="utter_return_next_pickup", pickup_date=format_day(request.pickup_date)
+            response=f"utter_return_next_pickup{free}", pickup_date=format_day(request.pickup_date)
         )
     elif request.method == "drop_off":
-        dispatcher.utter_message(response="utter_return_next_label", rma=request.rma)
+        dispatcher.utter_message(response=f"utter_return_next_label{free}", rma=request.rma)
     if request.resolution == "refund" and request.refund_amount is not None:
         response = "utter_return_refund_with_fee" if request.fee else "utter_return_refund"
         dispatcher.utter_message(
@@ -926,7 +1017,7 @@ class ActionReturnStatus(Action):
         for request in returns:
             for response, variables in return_status_responses(policy, order, request):
                 dispatcher.utter_message(response=response, **variables)
-        return reset_events()
+        return reset_events(tracker)
 
 
 def return_status_responses(

@@ -68,9 +68,23 @@ def run() -> dict[str, Any]:
         for t, g, r, p in zip(texts, gold, results, ours, strict=True)
         if p != g
     ]
+    calm = [(m, r) for m, r, p in zip(messages, results, ours, strict=True) if not m["frustrated"]]
+    false_alarms = [
+        {"text": m["text"], "note": m.get("note", "plain"), "score": round(r.score, 3), "cues": r.cues}
+        for m, r in calm
+        if r.score >= defaults["threshold"]
+    ]
+    vader_alarms = sum(b for m, b in zip(messages, vader, strict=True) if not m["frustrated"])
     return {
         "messages": len(texts),
         "frustrated": sum(gold),
+        # A calm customer apologised to and handed over: what a false alarm costs.
+        "false_alarms": {
+            "calm_messages": len(calm),
+            "detector": len(false_alarms),
+            "baseline_vader": int(vader_alarms),
+            "messages": false_alarms,
+        },
         "detector": prf(gold, ours) | {"threshold": defaults["threshold"]},
         "baseline_vader": prf(gold, vader) | {"threshold_negated_compound": threshold},
         "accuracy_by_kind": {kind: float(np.mean(v)) for kind, v in sorted(kinds.items())},
@@ -90,6 +104,12 @@ def report(results: dict[str, Any]) -> str:
     by_kind = results["accuracy_by_kind"].items()
     hard = {k: v for k, v in by_kind if not k.endswith("(vader)") and k != "plain"}
     lines.append("  right on hard cases: " + ", ".join(f"{k} {v:.0%}" for k, v in hard.items()))
+    alarms = results["false_alarms"]
+    lines.append(
+        f"  false alarms (calm messages scored frustrated): {alarms['detector']} of {alarms['calm_messages']}"
+        f" (VADER threshold: {alarms['baseline_vader']})"
+    )
+    lines += [f"    {alarm['score']:.2f} [{alarm['note']}] {alarm['text']}" for alarm in alarms["messages"]]
     return "\n".join(lines)
 
 

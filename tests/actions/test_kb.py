@@ -91,7 +91,10 @@ def test_specific_policy_facts_are_stated(kb: KnowledgeBase) -> None:
     bodies = {article.id: plain(article.body).lower() for article in kb.articles}
     assert "store credit" in bodies["refund-timing"]
     assert "cash on delivery" in bodies["payment-methods"]
-    assert "free courier pickup" in bodies["how-to-return"]
+    assert "courier pickup, free to book" in bodies["how-to-return"]
+    # One statement of what a return costs: the fee applies to a pickup as to a drop-off.
+    assert "$5.95 return shipping fee deducted either way" in bodies["how-to-return"]
+    assert "fee is the same either way" in bodies["return-shipping"]
     for step in ("apply", "pickup or drop-off", "refund"):
         assert step in bodies["how-to-return"]
     assert "never expire" in bodies["gift-cards"]
