@@ -103,19 +103,13 @@ class ActionAnswerFaq(Action):
             return [SlotSet("faq_article", article.id)]
         # Some answers lead somewhere: agent hours to a person, refund timing to the
         # customer's own return (the article's `offer`, in its front matter).
-        if article.offer == "human":
-            dispatcher.utter_message(response="utter_offer_human")
+        if article.offer is not None:
+            human = article.offer == "human"
+            dispatcher.utter_message(response="utter_offer_human" if human else "utter_offer_return_check")
             return [
                 SlotSet("faq_article", article.id),
                 SlotSet("faq_feedback_asked", False),
-                SlotSet("human_offered", True),
-            ]
-        if article.offer == "return_status":
-            dispatcher.utter_message(response="utter_offer_return_check")
-            return [
-                SlotSet("faq_article", article.id),
-                SlotSet("faq_feedback_asked", False),
-                SlotSet("human_offered", False),
+                SlotSet("human_offered", human),
             ]
         dispatcher.utter_message(response="utter_faq_was_it_helpful")
         return answer_events(article)
