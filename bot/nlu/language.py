@@ -58,8 +58,10 @@ def identify(text: str, config: dict[str, Any]) -> tuple[str, float]:
     if len(words) < config["min_words"] and unspaced < config["min_words"]:
         return default, 0.0
     code, confidence = _identifier(tuple(config["languages"])).classify(text)
-    if code == default or confidence < config["min_confidence"]:
-        return default, float(confidence) if code == default else 0.0
+    if code == default:
+        return default, float(confidence)
+    if confidence < config["min_confidence"]:
+        return default, 0.0
     if not unspaced:
         english = sum(word in _english_function_words() for word in words)
         if english / len(words) >= config["max_english_share"]:
