@@ -33,7 +33,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend import get_shop
-from actions.helpdesk import intent_of, nlu_summary, send_to_helpdesk
+from actions.helpdesk import intent_of, nlu_summary, send_to_helpdesk, unclear_answer
 from actions.orders import QUESTION_BOOKKEEPING, owned_order
 from actions.shop.base import Order
 
@@ -64,15 +64,24 @@ def user_turns(tracker: Tracker) -> list[dict[str, Any]]:
     """The customer's messages (parse data) since the session started or the conversation
     was last handed to a person, oldest first."""
     turns = []
+    form = None  # the form running when each message came: answers to it are understood
     for event in tracker.events:
         handed_over = (
             event.get("event") == "slot" and event.get("name") == "handed_over" and event.get("value")
         )
         if event.get("event") == "session_started" or handed_over:  # hand_over() sets it
             turns = []
+        elif event.get("event") == "active_loop":
+            form = event.get("name")
         elif event.get("event") == "user":
-            turns.append({**(event.get("parse_data") or {}), "timestamp": event.get("timestamp")})
+            parse = event.get("parse_data") or {}
+            turns.append({**parse, "timestamp": event.get("timestamp"), "in_form": form is not None})
     return turns
+
+
+def not_understood(turn: dict[str, Any]) -> bool:
+    """NLU was not sure, or a bare answer nobody asked for had nothing the bot could use."""
+    return intent_of(turn) == "nlu_fallback" or (not turn.get("in_form") and unclear_answer(turn))
 
 
 def _words(text: str | None) -> set[str]:
@@ -100,7 +109,6 @@ def assess(tracker: Tracker, now: float | None = None) -> Assessment:
     score = 1 - (1 - settings["decay"] * previous) * (1 - float(frustration.get("score", 0.0)))
 
     turns = user_turns(tracker)
-    intents = [intent_of(turn) for turn in turns]
     if len(turns) >= 2 and asked_again(turns[-2], turns[-1]):
         score += settings["asked_again"]
         cues.append("asked again")
@@ -112,8 +120,8 @@ def assess(tracker: Tracker, now: float | None = None) -> Assessment:
     score = min(1.0, score)
 
     streak = 0
-    for intent in reversed(intents):
-        if intent != "nlu_fallback":
+    for turn in reversed(turns):
+        if not not_understood(turn):
             break
         streak += 1
     reason = None

@@ -23,7 +23,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.helpdesk import intent_of, nlu_summary, send_to_helpdesk
+from actions.helpdesk import intent_of, nlu_summary, send_to_helpdesk, unclear_answer
 from actions.kb import Article
 from actions.retrieval import KnowledgeService, Verdict
 from actions.settings import get_settings
@@ -65,6 +65,21 @@ def answer_events(article: Article) -> list[EventType]:
     ]
 
 
+def offer_report(dispatcher: CollectingDispatcher, tracker: Tracker, article: Article) -> list[EventType]:
+    """After an answer about a problem with an item: "Shall I start a report?" (actions/returns.py
+    starts it on a yes). What the message said is kept, so the report need not ask it again."""
+    dispatcher.utter_message(response="utter_offer_problem_report")
+    message = tracker.latest_message or {}
+    products = [e.get("value") for e in message.get("entities") or [] if e.get("entity") == "product"]
+    return [
+        SlotSet("faq_article", article.id),
+        SlotSet("faq_feedback_asked", False),
+        SlotSet("human_offered", False),
+        SlotSet("report_offered", True),
+        SlotSet("offered_problem", {"text": message.get("text") or "", "items": products or None}),
+    ]
+
+
 class ActionAnswerFaq(Action):
     def name(self) -> str:
         return "action_answer_faq"
@@ -80,12 +95,14 @@ class ActionAnswerFaq(Action):
         # next, so neither "did that help?" nor an offer of a person is put in between.
         in_form = bool((tracker.active_loop or {}).get("name"))
         if chosen is not None and chosen in index.knowledge_base.ids:
-            return self._answer(dispatcher, index.knowledge_base.article(chosen), in_form)
+            return self._answer(dispatcher, tracker, index.knowledge_base.article(chosen), in_form)
 
         message = tracker.latest_message or {}
         verdict = await asyncio.to_thread(index.decide, message.get("text") or "")
         if verdict.kind == "answer" and verdict.best is not None:
-            return self._answer(dispatcher, index.knowledge_base.article(verdict.best.article_id), in_form)
+            return self._answer(
+                dispatcher, tracker, index.knowledge_base.article(verdict.best.article_id), in_form
+            )
         if verdict.kind == "choose":
             buttons = [
                 {"title": match.title, "payload": choice_payload(match.article_id)}
@@ -97,12 +114,16 @@ class ActionAnswerFaq(Action):
         return self._decline(dispatcher, tracker, verdict, in_form)
 
     @staticmethod
-    def _answer(dispatcher: CollectingDispatcher, article: Article, in_form: bool) -> list[EventType]:
+    def _answer(
+        dispatcher: CollectingDispatcher, tracker: Tracker, article: Article, in_form: bool
+    ) -> list[EventType]:
         dispatcher.utter_message(text=article.body)
         if in_form:
             return [SlotSet("faq_article", article.id)]
         # Some answers lead somewhere: agent hours to a person, refund timing to the
-        # customer's own return (the article's `offer`, in its front matter).
+        # customer's own return, damage to a report (the article's `offer`, in its front matter).
+        if article.offer == "problem_report":
+            return offer_report(dispatcher, tracker, article)
         if article.offer is not None:
             human = article.offer == "human"
             dispatcher.utter_message(response="utter_offer_human" if human else "utter_offer_return_check")
@@ -160,8 +181,6 @@ class ActionInformUnclear(Action):
     myself"): the knowledge base answers or declines it, and a decline is logged. Otherwise
     the bot asks what to do with it, and logs that it could not tell."""
 
-    QUESTION_WORDS = 4
-
     def name(self) -> str:
         return "action_inform_unclear"
 
@@ -169,8 +188,7 @@ class ActionInformUnclear(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         message = tracker.latest_message or {}
-        words = (message.get("text") or "").split()
-        if not message.get("entities") and len(words) >= self.QUESTION_WORDS:
+        if not message.get("entities") and not unclear_answer(message):
             return await ActionAnswerFaq().run(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_inform_unclear")
         send_to_helpdesk(dispatcher, "unresolved", reason="unclear", nlu=nlu_summary(tracker))

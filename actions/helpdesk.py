@@ -16,11 +16,22 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 HELPDESK_KEY = "helpdesk"
+# A bare answer with this many words or more may be a question the model misread.
+UNCLEAR_ANSWER_WORDS = 4
 
 
 def intent_of(parse_data: dict[str, Any] | None) -> str | None:
     """The intent name in a message's parse data (the latest message, or a past one's)."""
     return ((parse_data or {}).get("intent") or {}).get("name")
+
+
+def unclear_answer(parse_data: dict[str, Any] | None) -> bool:
+    """A bare answer nobody asked for with nothing in it the bot can use and too few words to
+    be a question: outside a form the bot can only ask "what would you like me to do with
+    that?", so the message was not understood."""
+    parse = parse_data or {}
+    words = (parse.get("text") or "").split()
+    return intent_of(parse) == "inform" and not parse.get("entities") and len(words) < UNCLEAR_ANSWER_WORDS
 
 
 def nlu_summary(tracker: Tracker) -> dict[str, Any]:

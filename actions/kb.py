@@ -31,7 +31,7 @@ RETURN_REASONS = (
 )
 ARTICLE_FIELDS = ("id", "title", "questions", "tags", "offer")
 # What the bot offers after the article instead of asking whether it helped.
-ARTICLE_OFFERS = ("human", "return_status")
+ARTICLE_OFFERS = ("human", "return_status", "problem_report")
 REFUND_DESTINATIONS = ("original_payment_method", "store_credit")
 WINDOW_STARTS = ("delivery", "purchase")
 NOT_COVERED_FILE = "not_covered.yml"

@@ -32,7 +32,7 @@ from actions import return_rules
 from actions.backend import get_shop
 from actions.dates import add_business_days, format_day
 from actions.escalation import escalation_details, hand_over, problem_kind
-from actions.faq import knowledge_service
+from actions.faq import knowledge_service, offer_report
 from actions.helpdesk import intent_of
 from actions.kb import ReturnPolicy
 from actions.orders import (
@@ -286,12 +286,30 @@ def _answers(tracker: Tracker) -> bool:
     return intent_of(tracker.latest_message) in ANSWER_INTENTS
 
 
+def _no_other_meaning(tracker: Tracker) -> bool:
+    """The model found no request of its own in the message: an answer, or off-topic."""
+    return _answers(tracker) or intent_of(tracker.latest_message) == "out_of_scope"
+
+
 def _may_read_text(tracker: Tracker, slot: str) -> bool:
     """A typed answer fills `slot` when the form asked for it, or when the customer's first
     message already said it; never from a digression such as a policy question."""
     if not _answers(tracker):
         return False
     return tracker.get_slot("requested_slot") == slot or intent_of(tracker.latest_message) in OPENERS
+
+
+async def reason_in(values: Sequence[str], by_meaning: bool) -> str | None:
+    """The return reason the customer's words name: the vocabulary's phrases in any of them;
+    with `by_meaning` (a problem report, which says what went wrong in its own words: "the
+    sweater has a big hole in it") by meaning too, so the question is not asked again."""
+    for value in values:
+        reason = match_choice(value, vocabulary().reasons)
+        if reason:
+            return reason
+    if values and by_meaning:
+        return await asyncio.to_thread(read_choice, values[-1], vocabulary().reasons)
+    return None
 
 
 # --- the form ----------------------------------------------------------------------------------
@@ -352,16 +370,9 @@ class ValidateReturnForm(OrderOwnershipValidation):
             # The words themselves too: the entity model may have marked too little of them
             # ("arrived" out of "arrived smashed").
             values.append(tracker.latest_message.get("text") or "")
-        for value in values:
-            reason = match_choice(value, vocabulary().reasons)
-            if reason:
-                return {"return_reason": reason}
-        if values and intent_of(tracker.latest_message) == "report_problem":
-            # A problem report says what went wrong in its own words ("the sweater has a big
-            # hole in it"): read them by meaning too, so the question is not asked again.
-            reason = await asyncio.to_thread(read_choice, values[-1], vocabulary().reasons)
-            if reason:
-                return {"return_reason": reason}
+        reason = await reason_in(values, by_meaning=intent_of(tracker.latest_message) == "report_problem")
+        if reason:
+            return {"return_reason": reason}
         if values and tracker.get_slot("requested_slot") == "return_reason":
             return {"return_reason": values[-1]}  # validation says it was not understood
         return {}
@@ -393,9 +404,10 @@ class ValidateReturnForm(OrderOwnershipValidation):
         if text.startswith("/"):
             return {}
         value = match_choice(text, choices)
-        if value and tracker.get_slot("requested_slot") == slot:
-            # The answer to the question asked, in the vocabulary's words, whatever intent the
-            # model saw in it ("pick up from my house" once read as off-topic).
+        if value and tracker.get_slot("requested_slot") == slot and _no_other_meaning(tracker):
+            # The answer to the question asked, in the vocabulary's words, though the model
+            # read it as off-topic ("pick up from my house"); a real digression ("how long
+            # does a refund take?") is answered and does not fill the question.
             return {slot: value}
         if not _answers(tracker):
             return {}
@@ -783,10 +795,14 @@ class ActionReportProblem(Action):
         offered = tracker.get_slot("offered_problem")
         if intent_of(tracker.latest_message) == "affirm" and offered:
             # "Shall I start a report?" answered yes: what the first message said carries on.
+            said = {
+                "return_reason": await reason_in([offered.get("text") or ""], by_meaning=True),
+                "return_items": offered.get("items"),
+            }
             return [
                 SlotSet("return_flow", "problem"),
                 *_slot_events(cleared_return_slots()),
-                *_slot_events({slot: value for slot, value in offered.items() if value}),
+                *_slot_events({slot: value for slot, value in said.items() if value}),
                 SlotSet("report_offered", False),
                 SlotSet("offered_problem", None),
             ]
@@ -808,16 +824,9 @@ class ActionReportProblem(Action):
         verdict = await asyncio.to_thread(index.decide, text)
         if verdict.kind != "answer" or verdict.best is None:
             return []
-        dispatcher.utter_message(text=index.knowledge_base.article(verdict.best.article_id).body)
-        dispatcher.utter_message(response="utter_offer_problem_report")
-        said = [*_entity_values(tracker, "return_reason"), text]
-        reason = next(filter(None, (match_choice(value, vocabulary().reasons) for value in said)), None)
-        offered = {"return_reason": reason, "return_items": _entity_values(tracker, "product") or None}
-        return [
-            SlotSet("faq_article", verdict.best.article_id),
-            SlotSet("report_offered", True),
-            SlotSet("offered_problem", offered),
-        ]
+        article = index.knowledge_base.article(verdict.best.article_id)
+        dispatcher.utter_message(text=article.body)
+        return offer_report(dispatcher, tracker, article)
 
 
 class ActionDeclineReport(Action):
