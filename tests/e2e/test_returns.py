@@ -34,18 +34,21 @@ def add_order(
     items: list[tuple[str, str, str]],
     payment_method: str = "card",
     status: str = "delivered",
+    email: str | None = None,
 ) -> tuple[str, str]:
-    """An order of a new customer in the running shop, delivered `delivered` ago unless
-    `status` says otherwise: (order number, email)."""
+    """An order in the running shop, of the customer with `email` or of a new one, delivered
+    `delivered` ago unless `status` says otherwise: (order number, email)."""
     url = f"sqlite:///{stack.shop_db}"
     migrate(url)  # idempotent; no shop request is in flight while a test sets up
     number = str(uuid.uuid4().int % 9_000_000 + 1_000_000)
-    email = f"buyer-{number}@example.com"
     now = dt.datetime.now(dt.timezone.utc)
     engine = sa.create_engine(url)
     try:
         with Session(engine) as session, session.begin():
-            customer = CustomerRow(email=email, name="Test Buyer", vip=False, spent_last_12_months=0)
+            existing = sa.select(CustomerRow).where(CustomerRow.email == email)
+            known = session.scalar(existing) if email else None
+            email = email or f"buyer-{number}@example.com"
+            customer = known or CustomerRow(email=email, name="Test Buyer", vip=False, spent_last_12_months=0)
             session.add(
                 OrderRow(
                     number=number,
