@@ -857,7 +857,9 @@ class ActionSubmitReturn(Action):
         if blocked == "handed_over":
             return reset_events(tracker)
         if blocked == "answered":  # a question inside a report: answered, the report offered
-            return reset_events(tracker, return_flow=None)
+            # The offer is set again here: the form that ran in between read the message's
+            # intent (not a yes or a no) into `report_offered` and let it lapse.
+            return reset_events(tracker, return_flow=None, report_offered=True)
         order = await owned_order(tracker)
         if order is None:
             return explain_failure(dispatcher, tracker)

@@ -202,9 +202,18 @@ def test_a_calm_problem_question_is_not_frustration(stack: Stack) -> None:
     assert all(reason != "frustration" for reason, _ in stack.tickets(sender))
 
 
-def test_a_policy_question_inside_a_problem_report_is_answered_and_the_report_offered(stack: Stack) -> None:
+@pytest.mark.parametrize(
+    "message",
+    [
+        "the mug set came chipped, how many hours do I have to report damage?",  # read as ask_faq
+        "my mug arrived with a crack, how long do I have to report that?",  # read as report_problem
+    ],
+)
+def test_a_policy_question_inside_a_problem_report_is_answered_and_the_report_offered(
+    stack: Stack, message: str
+) -> None:
     sender = new_sender()
-    reply = stack.say(sender, "the mug set came chipped, how many hours do I have to report damage?")
+    reply = stack.say(sender, message)
     said = texts(reply)
     assert "48 hours" in said, said
     assert "start a report" in said
