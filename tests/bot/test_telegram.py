@@ -3,7 +3,10 @@ stand-in of the Bot API (tests/telegram_api.py) and a stand-in of Rasa."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from aiohttp import web
 
 from bot.app import create_app
 from bot.settings import Settings
@@ -14,10 +17,12 @@ from tests.telegram_api import DEFAULT_TOKEN, FakeBotApi
 CHAT = 424242
 
 
-async def test_the_webhook_takes_updates_only_with_the_secret(aiohttp_server, database_url) -> None:
+async def webhook_gateway(aiohttp_server: Any, database_url: str, rasa_app: web.Application) -> FakeBotApi:
+    """A gateway with Telegram in webhook mode against the Bot API stand-in (returned), and
+    `rasa_app` standing in for Rasa."""
     bot_api = FakeBotApi(DEFAULT_TOKEN)
     bot_api.attach(await aiohttp_server(bot_api.app()))
-    rasa = await aiohttp_server(FakeRasa().app())
+    rasa = await aiohttp_server(rasa_app)
     port = free_port()
     settings = Settings(
         database_url=database_url,
@@ -31,6 +36,11 @@ async def test_the_webhook_takes_updates_only_with_the_secret(aiohttp_server, da
         telegram_base_file_url=bot_api.base_file_url,
     )
     await aiohttp_server(create_app(settings), port=port)
+    return bot_api
+
+
+async def test_the_webhook_takes_updates_only_with_the_secret(aiohttp_server, database_url) -> None:
+    bot_api = await webhook_gateway(aiohttp_server, database_url, FakeRasa().app())
     assert bot_api.webhook["url"].endswith("/webhooks/telegram")
 
     assert await bot_api.send_text(CHAT, "hello", secret_token="a guess") == 403

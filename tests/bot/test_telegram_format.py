@@ -8,12 +8,9 @@ from dataclasses import dataclass
 import pytest
 from aiohttp import web
 
-from bot.app import create_app
 from bot.channels.telegram import telegram_html
-from bot.settings import Settings
+from tests.bot.test_telegram import webhook_gateway
 from tests.handoff.test_api import FakeRasa
-from tests.stack import free_port
-from tests.telegram_api import DEFAULT_TOKEN, FakeBotApi
 
 CHAT = 515151
 RETURN_WINDOW = (
@@ -78,22 +75,7 @@ class MarkdownRasa(FakeRasa):
 
 
 async def test_replies_are_sent_in_html_parse_mode(aiohttp_server, database_url) -> None:
-    bot_api = FakeBotApi(DEFAULT_TOKEN)
-    bot_api.attach(await aiohttp_server(bot_api.app()))
-    rasa = await aiohttp_server(MarkdownRasa().app())
-    port = free_port()
-    settings = Settings(
-        database_url=database_url,
-        rasa_url=str(rasa.make_url("")).rstrip("/"),
-        secret_key="k",
-        telegram_token=DEFAULT_TOKEN,
-        telegram_mode="webhook",
-        telegram_webhook_url=f"http://127.0.0.1:{port}/webhooks/telegram",
-        telegram_secret_token="s3cret-token",
-        telegram_base_url=bot_api.base_url,
-        telegram_base_file_url=bot_api.base_file_url,
-    )
-    await aiohttp_server(create_app(settings), port=port)
+    bot_api = await webhook_gateway(aiohttp_server, database_url, MarkdownRasa().app())
 
     assert await bot_api.send_text(CHAT, "how long do i have to return shoes?") == 200
     first = await bot_api.wait_sent(method="sendMessage", chat_id=CHAT)
