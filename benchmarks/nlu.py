@@ -41,7 +41,7 @@ import yaml
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+PUBLIC_DATA = ROOT / "benchmarks" / "data"  # Banking77 and CLINC150 training files, with their licences
 PIPELINES = ROOT / "benchmarks" / "pipelines"
 RESULTS = ROOT / "benchmarks" / "results"
 OUT_OF_SCOPE = "out_of_scope"
@@ -246,9 +246,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--banking77", type=Path, default=SHARED_DATA / "banking77" / "train.csv")
+    parser.add_argument("--banking77", type=Path, default=PUBLIC_DATA / "banking77" / "train.csv")
     parser.add_argument("--banking77-test", type=Path, help="test.csv in the same format as train.csv")
-    parser.add_argument("--clinc150", type=Path, default=SHARED_DATA / "clinc150" / "train_val.json")
+    parser.add_argument("--clinc150", type=Path, default=PUBLIC_DATA / "clinc150" / "train_val.json")
     parser.add_argument("--clinc150-test", type=Path, help="JSON with test/oos_test (or val/oos_val)")
     parser.add_argument(
         "--tasks",
