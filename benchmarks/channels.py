@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from benchmarks.cli import latency_stats, run_on_stack
 from benchmarks.foundation import HELD_OUT, load_examples
-from tests.stack import Stack
-from tests.web_customer import WebCustomer
+from tests.support.stack import Stack
+from tests.support.web_customer import WebCustomer
 
 
 async def round_trips(stack: Stack, messages: list[str]) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def run_on_stack(
     import contextlib
     import tempfile
 
-    from tests.stack import Stack
+    from tests.support.stack import Stack
 
     with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as running:
         stack = Stack(Path(workdir))

@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     scripts = [script for script in load_scripts() if not args.only or args.only in script["id"]]
 
-    from tests.stack import Stack
+    from tests.support.stack import Stack
 
     with tempfile.TemporaryDirectory() as workdir:
         stack = Stack(Path(workdir))

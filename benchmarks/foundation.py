@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
 from tqdm import tqdm
 
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT = ROOT / "benchmarks" / "data" / "nlu_heldout.yml"

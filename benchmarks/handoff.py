@@ -20,7 +20,7 @@ import aiohttp
 from tqdm import tqdm
 
 from benchmarks.cli import latency_stats, run_on_stack
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 PASSWORD = "benchmark agent password"
 POLL_SECONDS = 0.005

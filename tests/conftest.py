@@ -11,8 +11,8 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
-from tests.stack import Stack
-from tests.telegram_api import DEFAULT_TOKEN, FakeBotApi
+from tests.support.stack import Stack
+from tests.support.telegram_api import DEFAULT_TOKEN, FakeBotApi
 
 # The PostgreSQL server every developer and CI machine runs (trust auth on loopback).
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.settings import Settings
-from tests.stack import free_port
+from tests.support.stack import free_port
 
 
 @pytest.fixture

@@ -1,42 +1,13 @@
 """The Telegram channel at the gateway, with a real python-telegram-bot client against a local
-stand-in of the Bot API (tests/telegram_api.py) and a stand-in of Rasa."""
+stand-in of the Bot API (tests/support/telegram_api.py) and a stand-in of Rasa."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
-from aiohttp import web
 
-from bot.app import create_app
-from bot.settings import Settings
-from tests.handoff.test_api import FakeRasa
-from tests.stack import free_port
-from tests.telegram_api import DEFAULT_TOKEN, FakeBotApi
+from tests.support.gateway import FakeRasa, webhook_gateway
 
 CHAT = 424242
-
-
-async def webhook_gateway(aiohttp_server: Any, database_url: str, rasa_app: web.Application) -> FakeBotApi:
-    """A gateway with Telegram in webhook mode against the Bot API stand-in (returned), and
-    `rasa_app` standing in for Rasa."""
-    bot_api = FakeBotApi(DEFAULT_TOKEN)
-    bot_api.attach(await aiohttp_server(bot_api.app()))
-    rasa = await aiohttp_server(rasa_app)
-    port = free_port()
-    settings = Settings(
-        database_url=database_url,
-        rasa_url=str(rasa.make_url("")).rstrip("/"),
-        secret_key="k",
-        telegram_token=DEFAULT_TOKEN,
-        telegram_mode="webhook",
-        telegram_webhook_url=f"http://127.0.0.1:{port}/webhooks/telegram",
-        telegram_secret_token="s3cret-token",
-        telegram_base_url=bot_api.base_url,
-        telegram_base_file_url=bot_api.base_file_url,
-    )
-    await aiohttp_server(create_app(settings), port=port)
-    return bot_api
 
 
 async def test_the_webhook_takes_updates_only_with_the_secret(aiohttp_server, database_url) -> None:

@@ -9,8 +9,7 @@ import pytest
 from aiohttp import web
 
 from bot.channels.telegram import telegram_html
-from tests.bot.test_telegram import webhook_gateway
-from tests.handoff.test_api import FakeRasa
+from tests.support.gateway import FakeRasa, webhook_gateway
 
 CHAT = 515151
 RETURN_WINDOW = (

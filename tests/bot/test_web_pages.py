@@ -9,7 +9,7 @@ import aiohttp
 
 from bot.app import create_app
 from bot.settings import Settings
-from tests.handoff.test_api import FakeRasa
+from tests.support.gateway import FakeRasa
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "handoff" / "templates"
 

@@ -12,8 +12,8 @@ import socketio
 
 from bot.app import create_app
 from bot.settings import Settings
-from tests.handoff.test_api import FakeRasa
-from tests.telegram_api import BOT_USERNAME, DEFAULT_TOKEN, FakeBotApi
+from tests.support.gateway import FakeRasa
+from tests.support.telegram_api import BOT_USERNAME, DEFAULT_TOKEN, FakeBotApi
 
 
 class Visitor:

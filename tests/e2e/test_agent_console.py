@@ -4,55 +4,17 @@ receives the reply; a customer's markup shows as text, never as HTML."""
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.stack import Stack, texts
+from tests.support.agents import PASSWORD, log_in
+from tests.support.stack import Stack, texts
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-PASSWORD = "console test password"
 HOSTILE = "<img src=x onerror=alert(1)> my parcel <b>never</b> came"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: `make browser` installs Debian's package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.dialogs = dialogs  # type: ignore[attr-defined]
-    yield page
-    context.close()
-
-
-def log_in(page: Page, stack: Stack, email: str) -> None:
-    page.goto(f"{stack.gateway_url}/agent")
-    expect(page).to_have_url(re.compile(r"/agent/login$"))  # the console needs a login
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(re.compile(r"/agent$"))
-    expect(page.locator("#connection")).to_have_text("live")
 
 
 def test_an_agent_answers_a_customer_from_the_console(stack: Stack, page: Page) -> None:

@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
-from tests.e2e.test_handoff import PASSWORD, Agent
-from tests.stack import Stack
-from tests.telegram_api import FakeBotApi
-from tests.web_customer import WebCustomer, texts_of
+from tests.support.agents import PASSWORD, Agent
+from tests.support.stack import Stack
+from tests.support.telegram_api import FakeBotApi
+from tests.support.web_customer import WebCustomer, texts_of
 
 pytestmark = pytest.mark.e2e
 

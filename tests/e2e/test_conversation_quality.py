@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.test_returns import add_order
-from tests.stack import Stack, texts
+from tests.support.shop import add_order
+from tests.support.stack import Stack, texts
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 import requests
 
-from tests.stack import Stack, texts
+from tests.support.stack import Stack, texts
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.stack import Stack, texts
+from tests.support.stack import Stack, texts
 
 pytestmark = pytest.mark.e2e
 

@@ -6,40 +6,14 @@ the order the customer proved before the handoff."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 import requests
 
-from tests.stack import Stack, texts
+from tests.support.agents import PASSWORD, Agent
+from tests.support.stack import Stack, texts
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "a long agent password"
-
-
-class Agent:
-    """An agent's session against the gateway's API, sending the Origin a browser sends."""
-
-    def __init__(self, stack: Stack, email: str) -> None:
-        self.base = stack.gateway_url
-        self.http = requests.Session()
-        self.http.headers["Origin"] = self.base
-        response = self.http.post(
-            f"{self.base}/api/v1/auth/login", json={"email": email, "password": PASSWORD}, timeout=30
-        )
-        assert response.status_code == 200, response.text
-        assert response.cookies.get("helpdesk_session")
-        assert "httponly" in response.headers["Set-Cookie"].lower()
-        assert "samesite=strict" in response.headers["Set-Cookie"].lower()
-
-    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
-        return self.http.request(method, f"{self.base}/api/v1{path}", json=body, timeout=30)
-
-    def ticket_of(self, conversation_text: str) -> dict[str, Any]:
-        queue = self.call("GET", "/tickets").json()
-        return next(ticket for ticket in queue if ticket["last_customer_message"] == conversation_text)
-
 
 @pytest.fixture(scope="module")
 def agents(stack: Stack) -> tuple[Agent, Agent]:

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from benchmarks.foundation import HELD_OUT, load_examples
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.training import current_model
-from tests.stack import BIN, ROOT
+from tests.support.stack import BIN, ROOT
+from training.model import current_model
 
 pytestmark = pytest.mark.e2e
 

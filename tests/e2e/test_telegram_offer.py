@@ -13,9 +13,8 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_agent_console import browser, page  # noqa: F401 - shared fixtures
-from tests.stack import Stack
-from tests.telegram_api import BOT_USERNAME
+from tests.support.stack import Stack
+from tests.support.telegram_api import BOT_USERNAME
 
 pytestmark = pytest.mark.e2e
 

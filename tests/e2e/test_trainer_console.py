@@ -9,8 +9,8 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_agent_console import PASSWORD, browser, page  # noqa: F401 - shared fixtures
-from tests.stack import Stack
+from tests.support.agents import PASSWORD
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

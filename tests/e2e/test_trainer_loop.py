@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.test_handoff import PASSWORD, Agent
-from tests.stack import ROOT, Stack
+from tests.support.agents import PASSWORD, Agent
+from tests.support.stack import ROOT, Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_agent_console import browser, page  # noqa: F401 - shared fixtures
-from tests.e2e.test_handoff import PASSWORD, Agent
-from tests.stack import Stack
+from tests.support.agents import PASSWORD, Agent
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -11,92 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
 
 from bot.app import create_app
 from bot.settings import Settings
 from handoff import db
 from handoff.auth import create_agent
-
-PASSWORD = "correct horse battery"
-
-
-@dataclass
-class FakeRasa:
-    """Answers each message with a handoff at `priority`; records tracker writes."""
-
-    priority: str = "P2"
-    vip: bool = False
-    webhook_calls: list[str] = field(default_factory=list)
-    logged: list[str] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/webhooks/rest/webhook", self.webhook)
-        app.router.add_post("/conversations/{id}/messages", self.log_message)
-        app.router.add_post("/conversations/{id}/tracker/events", self.append)
-        app.router.add_get("/conversations/{id}/tracker", self.tracker)
-        return app
-
-    async def webhook(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.webhook_calls.append(body["message"])
-        handoff = {
-            "reason": "customer_request",
-            "priority": self.priority,
-            "vip": self.vip,
-            "cues": ["caps"],
-            "order_id": "100235",
-            "customer_email": "jane.doe@example.com",
-        }
-        return web.json_response(
-            [{"text": "A person will take over."}, {"custom": {"helpdesk": {"handoff": handoff}}}]
-        )
-
-    async def log_message(self, request: web.Request) -> web.Response:
-        self.logged.append((await request.json())["text"])
-        return web.json_response({})
-
-    async def append(self, request: web.Request) -> web.Response:
-        self.events.extend(await request.json())
-        return web.json_response({})
-
-    async def tracker(self, request: web.Request) -> web.Response:
-        parse = {"intent": {"name": "request_human", "confidence": 0.93}, "entities": []}
-        user = [{"event": "user", "text": text, "parse_data": parse} for text in self.webhook_calls]
-        return web.json_response({"events": user})
-
-
-class Browser:
-    """One person's cookies against the gateway, sending the Origin a browser would."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-
-    async def call(
-        self, method: str, path: str, body: Any = None, origin: str | None = "self"
-    ) -> tuple[int, Any]:
-        headers = {"Origin": self.base} if origin == "self" else ({"Origin": origin} if origin else {})
-        async with self.http.request(
-            method, self.base + path, json=body, headers=headers, allow_redirects=False
-        ) as r:
-            text = await r.text()
-            return r.status, (json.loads(text) if text and r.content_type == "application/json" else text)
-
-    async def login(self, email: str, password: str = PASSWORD) -> int:
-        status, _ = await self.call("POST", "/api/v1/auth/login", {"email": email, "password": password})
-        return status
-
-    async def close(self) -> None:
-        await self.http.close()
+from tests.support.gateway import PASSWORD, Browser, FakeRasa, collect, escalate, eventually, say
 
 
 @pytest.fixture
@@ -126,37 +50,6 @@ async def people(gateway) -> AsyncIterator[dict[str, Browser]]:
     yield browsers
     for browser in browsers.values():
         await browser.close()
-
-
-async def eventually(condition: Any, seconds: float = 5.0) -> None:
-    """Waits for what the helpdesk does in the background (writes into Rasa's tracker)."""
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition did not come true in time")
-
-
-async def say(customer: Browser, text: str, sender: str = "cora") -> list[dict[str, Any]]:
-    status, replies = await customer.call(
-        "POST", "/webhooks/rest/webhook", {"sender": sender, "message": text}
-    )
-    assert status == 200, replies
-    return replies
-
-
-async def collect(customer: Browser, sender: str = "cora") -> list[dict[str, Any]]:
-    status, lines = await customer.call("GET", f"/webhooks/rest/messages?sender={sender}", origin=None)
-    assert status == 200
-    return lines
-
-
-async def escalate(people: dict[str, Browser], sender: str = "cora") -> int:
-    await say(people["customer"], "I want a human NOW", sender)
-    await people["alex"].login("alex@shop.test")
-    status, queue = await people["alex"].call("GET", "/api/v1/tickets")
-    assert status == 200
-    return next(ticket["id"] for ticket in queue if ticket["status"] == "queued")
 
 
 async def test_the_console_needs_a_login(people) -> None:

@@ -12,7 +12,7 @@ from bot.settings import Settings
 from handoff import conversations, db, tickets
 from handoff.auth import create_agent
 from handoff.hub import RedisHub
-from tests.handoff.test_api import PASSWORD, Browser, FakeRasa, say
+from tests.support.gateway import PASSWORD, Browser, FakeRasa, say
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -16,7 +16,7 @@ from embeddings.encoder import get_encoder
 from handoff import conversations, db, trainer
 from handoff.auth import create_agent
 from handoff.models import TrainingDecision
-from tests.handoff.test_api import PASSWORD, escalate  # noqa: F401 - fixtures below use them
+from tests.support.gateway import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 GIFT_WRAP = [

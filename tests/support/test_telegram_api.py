@@ -24,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.telegram_api import BOT_USERNAME, FakeBotApi
+from tests.support.telegram_api import BOT_USERNAME, FakeBotApi
 
 TOKEN = "123456789:AAHarborLaneTestToken_for-the-stand-in"
 

@@ -22,9 +22,9 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from bot.training import current_model
+from training.model import current_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 240
 
