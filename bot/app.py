@@ -13,7 +13,7 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from bot import delivery, health, retraining, web_pages
+from bot import delivery, health, web_pages
 from bot.appkeys import (
     CONFIG,
     DATABASE,
@@ -37,6 +37,8 @@ from handoff import api, db
 from handoff.auth import LoginThrottle, Sessions
 from handoff.hub import create_hub
 from handoff.service import Helpdesk, HelpdeskConfig
+from training import retraining
+from training import routes as training_routes
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +63,6 @@ def create_app(settings: Settings) -> web.Application:
         app,
         Sessions(settings.session_secret(), dt.timedelta(hours=config.session_hours)),
         api.ConsoleSettings(
-            nlu_dir=settings.project_dir / "data" / "nlu",
-            domain_file=settings.project_dir / "domain.yml",
             allowed_origins=settings.allowed_origins,
             secure_cookies=settings.secure_cookies,
             max_text_chars=settings.max_message_chars,
@@ -76,7 +76,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_telegram)
     app.cleanup_ctx.append(_delivery)
     web_pages.add_routes(app)
-    retraining.add_routes(app)
+    training_routes.add_routes(app, settings.project_dir)
     return app
 
 

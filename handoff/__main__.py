@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
-from handoff import db, trainer
+from handoff import db
 from handoff.auth import MIN_PASSWORD_CHARS, ROLES, AgentError, create_agent
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @click.group()
@@ -50,26 +47,6 @@ def create_agent_command(email: str, role: str, name: str | None) -> None:
     finally:
         engine.dispose()
     click.echo(f"Created {agent.role} {agent.email} ({agent.name}), id {agent.id}")
-
-
-@cli.command("export-nlu")
-@click.option("--nlu-dir", type=click.Path(path_type=Path), default=ROOT / "data" / "nlu", show_default=True)
-@click.option("--domain", type=click.Path(path_type=Path), default=ROOT / "domain.yml", show_default=True)
-def export_nlu_command(nlu_dir: Path, domain: Path) -> None:
-    """Write the trainers' labels as Rasa NLU data (the trainer console's Export does the same)."""
-    url = os.environ.get("DATABASE_URL", db.DEFAULT_URL)
-    db.migrate(url)
-    engine = db.create_engine(url)
-    try:
-        with db.sessionmaker(engine, future=True).begin() as session:
-            result = trainer.export(session, nlu_dir, domain)
-    finally:
-        engine.dispose()
-    click.echo(f"{result['examples_added']} new examples in {result['file']}")
-    if result["new_intents"]:
-        click.echo(
-            f"New intents in {domain}: {', '.join(result['new_intents'])}; write their responses there."
-        )
 
 
 if __name__ == "__main__":

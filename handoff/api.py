@@ -1,4 +1,5 @@
-"""The agent API under /api/v1 and the console pages at /agent (see handoff/openapi.yml).
+"""The agent API under /api/v1 and the console pages at /agent (see handoff/openapi.yml;
+the trainer's routes are listed in training/routes.py and use the helpers here).
 
 Every route but login and the OpenAPI document needs a session of an agent whose role
 allows it; requests that change state (and the websocket handshake) must carry an Origin
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 from aiohttp import WSMsgType, web
 
-from handoff import auth, hub, tickets, trainer
+from handoff import auth, hub
 from handoff.auth import COOKIE, AgentRef, LoginThrottle, Sessions
 from handoff.models import Attachment
 from handoff.service import Helpdesk
@@ -43,8 +44,6 @@ PAGE_SECURITY = {
 
 @dataclass(frozen=True)
 class ConsoleSettings:
-    nlu_dir: Path = HERE.parent / "data" / "nlu"  # where trainers' labels are exported
-    domain_file: Path = HERE.parent / "domain.yml"
     allowed_origins: tuple[str, ...] = ()  # besides this server's own origin
     secure_cookies: bool = False  # set behind HTTPS
     max_text_chars: int = 2000
@@ -290,77 +289,6 @@ async def close(request: web.Request) -> web.StreamResponse:
     return web.json_response(await request.app[HELPDESK].close(ticket_id(request), request[AGENT]))
 
 
-TRAINER_ROLES = ("trainer", "admin")
-
-
-@requires(*TRAINER_ROLES)
-async def unresolved(request: web.Request) -> web.StreamResponse:
-    """The unresolved messages no trainer has decided on, grouped by meaning."""
-    database = request.app[HELPDESK].database
-    entries = await database.run(trainer.open_entries)
-
-    def embed(texts: list[str]) -> Any:
-        from embeddings.encoder import get_encoder
-
-        return get_encoder().encode(texts)
-
-    # The encoder is the NLU's own (loaded on first use); it runs off the event loop.
-    groups = await asyncio.get_running_loop().run_in_executor(
-        None, trainer.groups_for_display, entries, embed
-    )
-    return web.json_response({"open": len(entries), "groups": groups})
-
-
-@requires(*TRAINER_ROLES)
-async def unresolved_message(request: web.Request) -> web.StreamResponse:
-    """One unresolved message and the conversation behind it."""
-    number = path_id(request, "unresolved message")
-
-    def work(session: Any) -> dict[str, Any] | None:
-        entry = trainer.entry(session, number)
-        if entry is None:
-            return None
-        return {"message": entry.__dict__, "transcript": tickets.transcript(session, entry.conversation_id)}
-
-    found = await request.app[HELPDESK].database.run(work)
-    return web.json_response(found) if found else error(404, f"there is no unresolved message {number}")
-
-
-@requires(*TRAINER_ROLES)
-async def intents(request: web.Request) -> web.StreamResponse:
-    """The domain's intents, for labelling (a new name makes a new intent at export)."""
-    domain = yaml.safe_load(request.app[CONSOLE].domain_file.read_text(encoding="utf-8"))
-    return web.json_response({"intents": sorted(domain.get("intents") or [])})
-
-
-@requires(*TRAINER_ROLES)
-async def decide(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    ids, decision = body.get("ids"), body.get("decision")
-    intent, note = body.get("intent"), body.get("note")
-    if not isinstance(ids, list) or not all(isinstance(i, int) and 0 < i <= MAX_ID for i in ids):
-        return error(400, "'ids' must be a list of unresolved message ids")
-    if note is not None and (not isinstance(note, str) or not plain_text(note) or len(note) > 2000):
-        return error(400, "'note' must be text of at most 2000 characters")
-    try:
-        count = await request.app[HELPDESK].database.run(
-            trainer.decide, ids, decision, request[AGENT], intent, note
-        )
-    except trainer.TrainerError as failure:
-        return error(failure.status, str(failure))
-    return web.json_response({"decided": count})
-
-
-@requires(*TRAINER_ROLES)
-async def export(request: web.Request) -> web.StreamResponse:
-    """Writes the labels as Rasa NLU data (data/nlu/trainer_labels.yml) and new intents into
-    the domain, as `make export-nlu` does."""
-    paths = request.app[CONSOLE]
-    result = await request.app[HELPDESK].database.run(trainer.export, paths.nlu_dir, paths.domain_file)
-    logger.info("%s exported %s new examples", request[AGENT].email, result["examples_added"])
-    return web.json_response(result)
-
-
 async def websocket(request: web.Request) -> web.StreamResponse:
     """Live queue and ticket events for the console (the handshake is checked like a POST).
 
@@ -479,13 +407,7 @@ def add_routes(app: web.Application, sessions: Sessions, settings: ConsoleSettin
     router.add_post(f"{PREFIX}/tickets/{{id}}/handback", handback)
     router.add_post(f"{PREFIX}/tickets/{{id}}/close", close)
     router.add_get(f"{PREFIX}/attachments/{{id}}", get_attachment)
-    router.add_get(f"{PREFIX}/unresolved", unresolved)
-    router.add_get(f"{PREFIX}/unresolved/{{id}}", unresolved_message)
-    router.add_get(f"{PREFIX}/intents", intents)
-    router.add_post(f"{PREFIX}/unresolved/decisions", decide)
-    router.add_post(f"{PREFIX}/unresolved/export", export)
     router.add_get(f"{PREFIX}/ws", websocket)
     router.add_get("/agent", console_page("agent.html", TICKET_ROLES, "agent console"))
     router.add_get("/agent/login", login_page)
-    router.add_get("/trainer", console_page("trainer.html", TRAINER_ROLES, "trainer console"))
     router.add_static("/agent/static", HERE / "static", append_version=False)

@@ -8,7 +8,7 @@ const LOGIN_PAGE = "/agent/login";
 const TRAINING_POLL_MS = 2000;
 const LOG_LINES = 40;
 const NOTE_MAX = 2000;
-// As the server checks it (handoff/trainer.py INTENT_NAME).
+// As the server checks it (training/curation.py INTENT_NAME).
 const INTENT_NAME = /^[a-z][a-z0-9_]{1,63}$/;
 const NOT_INTENTS = new Set(["nlu_fallback"]);
 const AUTHORS = new Set(["customer", "bot", "agent", "system"]);

@@ -2,8 +2,9 @@
 
 Rasa's own `rasa test nlu` writes the per-intent precision, recall and F1 (intent_report.json)
 and the confusion matrix (intent_confusion_matrix.png) into reports/<model>/. Each
-evaluation is remembered in reports/history.json, and the comparison shows what got better
-and what got worse since the last evaluation of a different model.
+evaluation is remembered in reports/history.json (read and written by `History` only), and
+the comparison shows what got better and what got worse since the last evaluation of a
+different model.
 """
 
 from __future__ import annotations
@@ -17,10 +18,43 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import ROOT
-from bot.training import current_model
+from training.model import current_model
 
 TEST_SET = ROOT / "benchmarks" / "data" / "nlu_heldout.yml"
 REPORTS = ROOT / "reports"
+Summary = dict[str, Any]  # one evaluation: model, when, accuracy, macro_f1, intents, confusion_matrix
+
+
+class History:
+    """The evaluations of a project's models, oldest first (reports/history.json)."""
+
+    def __init__(self, reports: Path) -> None:
+        self.file = reports / "history.json"
+
+    def entries(self) -> list[Summary]:
+        return json.loads(self.file.read_text(encoding="utf-8")) if self.file.exists() else []
+
+    def record(self, summary: Summary) -> Summary | None:
+        """Appends an evaluation; returns the last one of a different model (the "before")."""
+        history = self.entries()
+        previous = _before(history, summary["model"])
+        history.append(summary)
+        self.file.write_text(json.dumps(history, indent=2), encoding="utf-8")
+        return previous
+
+    def latest(self) -> tuple[Summary | None, Summary | None]:
+        """The last evaluation and the one before it of a different model."""
+        history = self.entries()
+        if not history:
+            return None, None
+        return history[-1], _before(history, history[-1]["model"])
+
+    def has(self, model_name: str) -> bool:
+        return any(entry["model"] == model_name for entry in self.entries())
+
+
+def _before(history: list[Summary], model_name: str) -> Summary | None:
+    return next((entry for entry in reversed(history) if entry["model"] != model_name), None)
 
 
 def evaluate(model: Path | None = None, test_set: Path = TEST_SET, reports: Path = REPORTS) -> dict[str, Any]:
@@ -46,15 +80,10 @@ def evaluate(model: Path | None = None, test_set: Path = TEST_SET, reports: Path
         },
         "confusion_matrix": str(out / "intent_confusion_matrix.png"),
     }
-    history_file = reports / "history.json"
-    history = json.loads(history_file.read_text(encoding="utf-8")) if history_file.exists() else []
-    previous = next((entry for entry in reversed(history) if entry["model"] != summary["model"]), None)
-    history.append(summary)
-    history_file.write_text(json.dumps(history, indent=2), encoding="utf-8")
-    return {"current": summary, "previous": previous}
+    return {"current": summary, "previous": History(reports).record(summary)}
 
 
-def compare(current: dict[str, Any], previous: dict[str, Any] | None) -> str:
+def compare(current: Summary, previous: Summary | None) -> str:
     lines = [
         f"Model {current['model']} on {TEST_SET.name}: accuracy {current['accuracy']:.1%}, "
         f"macro F1 {current['macro_f1']:.3f}",
