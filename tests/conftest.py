@@ -11,6 +11,7 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
+from handoff import db
 from tests.support.stack import Stack
 from tests.support.telegram_api import DEFAULT_TOKEN, FakeBotApi
 
@@ -40,6 +41,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[db.Database]:
+    """The helpdesk database, migrated (the helpdesk's and the trainer's tests)."""
+    db.migrate(database_url)
+    database = db.Database(database_url)
+    yield database
+    database.close()
 
 
 @pytest.fixture(scope="session")

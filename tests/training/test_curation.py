@@ -13,10 +13,11 @@ import sqlalchemy as sa
 import yaml
 
 from embeddings.encoder import get_encoder
-from handoff import conversations, db, trainer
+from handoff import conversations, db
 from handoff.auth import create_agent
 from handoff.models import TrainingDecision
 from tests.support.gateway import PASSWORD
+from training import curation
 
 ROOT = Path(__file__).resolve().parents[2]
 GIFT_WRAP = [
@@ -43,7 +44,7 @@ def test_similar_messages_are_grouped_biggest_first(database: db.Database) -> No
     log(database, LOYALTY, intent="out_of_scope")
     log(database, GIFT_WRAP)
     with database.sessions() as session:
-        groups = trainer.groups_for_display(trainer.open_entries(session), get_encoder().encode)
+        groups = curation.groups_for_display(curation.open_entries(session), get_encoder().encode)
     assert [sorted(m["text"] for m in g["messages"]) for g in groups] == [sorted(GIFT_WRAP), sorted(LOYALTY)]
     assert [g["suggested_intent"] for g in groups] == ["ask_faq", "out_of_scope"]
     assert groups[0]["reasons"] == {"nlu_fallback": 3}
@@ -53,15 +54,15 @@ def test_decisions_are_stored_with_who_made_them_and_leave_the_log(database: db.
     ids = log(database, GIFT_WRAP + LOYALTY)
     with database.sessions.begin() as session:
         tia = create_agent(session, "tia@shop.test", PASSWORD, "trainer")
-        assert trainer.decide(session, ids[:3], "label", tia, "ask_gift_wrap") == 3
-        trainer.decide(session, ids[3:4], "kb_gap", tia, note="no article on loyalty points")
-        trainer.decide(session, ids[4:], "dismissed", tia)
-        with pytest.raises(trainer.TrainerError, match="intent name"):
-            trainer.decide(session, ids[:1], "label", tia, "Gift Wrap!")
-        with pytest.raises(trainer.TrainerError, match="no unresolved messages"):
-            trainer.decide(session, [99999], "dismissed", tia)
+        assert curation.decide(session, ids[:3], "label", tia, "ask_gift_wrap") == 3
+        curation.decide(session, ids[3:4], "kb_gap", tia, note="no article on loyalty points")
+        curation.decide(session, ids[4:], "dismissed", tia)
+        with pytest.raises(curation.TrainerError, match="intent name"):
+            curation.decide(session, ids[:1], "label", tia, "Gift Wrap!")
+        with pytest.raises(curation.TrainerError, match="no unresolved messages"):
+            curation.decide(session, [99999], "dismissed", tia)
     with database.sessions() as session:
-        assert trainer.open_entries(session) == []
+        assert curation.open_entries(session) == []
         rows = session.execute(sa.select(TrainingDecision.decision, TrainingDecision.agent_id)).all()
         assert sorted(decision for decision, _ in rows) == ["dismissed", "kb_gap", "label", "label", "label"]
         assert {agent for _, agent in rows} == {tia.id}
@@ -79,13 +80,13 @@ def test_the_export_is_valid_rasa_data_merged_without_duplicates(
     ids = log(database, [*GIFT_WRAP, "where is my order", "  can you GIFT wrap my parcel "])
     with database.sessions.begin() as session:
         tia = create_agent(session, "tia@shop.test", PASSWORD, "trainer")
-        trainer.decide(session, ids, "label", tia, "ask_gift_wrap")
-        first = trainer.export(session, nlu, project / "domain.yml")
+        curation.decide(session, ids, "label", tia, "ask_gift_wrap")
+        first = curation.export(session, nlu, project / "domain.yml")
     # "where is my order" is already a hand-written example; the last one repeats the first.
     assert first["examples_added"] == 3 and first["new_intents"] == ["ask_gift_wrap"]
     with database.sessions.begin() as session:
-        assert trainer.export(session, nlu, project / "domain.yml")["examples_added"] == 0
-    exported = yaml.safe_load((nlu / trainer.EXPORT_FILE).read_text())
+        assert curation.export(session, nlu, project / "domain.yml")["examples_added"] == 0
+    exported = yaml.safe_load((nlu / curation.EXPORT_FILE).read_text())
     [block] = exported["nlu"]
     assert block["intent"] == "ask_gift_wrap" and block["examples"].count("\n- ") == 2
     domain = yaml.safe_load((project / "domain.yml").read_text())

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from bot.evaluation import compare
+from pathlib import Path
+
+from training.evaluation import History, compare
 
 
 def summary(model: str, accuracy: float, f1: dict[str, float]) -> dict:
@@ -24,3 +26,14 @@ def test_the_comparison_names_what_got_better_and_worse() -> None:
     assert "Worse: order_status 0.95 -> 0.93" in text
     assert "thank" not in text
     assert "nothing to compare" in compare(after, None)
+
+
+def test_the_history_is_remembered_and_the_before_is_another_model(tmp_path: Path) -> None:
+    history = History(tmp_path)
+    assert history.latest() == (None, None) and not history.has("model-a")
+    a, b = summary("model-a", 0.90, {"thank": 1.0}), summary("model-b", 0.93, {"thank": 1.0})
+    assert history.record(a) is None
+    assert history.record(b) == a
+    assert history.record(b) == a  # evaluated twice: the "before" is still the other model
+    assert history.latest() == (b, a) and history.has("model-a") and not history.has("model-c")
+    assert [entry["model"] for entry in History(tmp_path).entries()] == ["model-a", "model-b", "model-b"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from bot.training import MODEL_INPUTS, inputs_hash
+from training.model import MODEL_INPUTS, inputs_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 
