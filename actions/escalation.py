@@ -36,6 +36,7 @@ from actions.backend import get_shop
 from actions.helpdesk import intent_of, nlu_summary, send_to_helpdesk, unclear_answer
 from actions.orders import QUESTION_BOOKKEEPING, owned_order
 from actions.shop.base import Order
+from helpdesk_payload import HANDOFF
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ async def customer_context(tracker: Tracker) -> dict[str, Any]:
 def hand_over(dispatcher: CollectingDispatcher, response: str, details: dict[str, Any]) -> list[EventType]:
     """Says a person takes over, opens the ticket, and leaves the bot nothing to announce again."""
     dispatcher.utter_message(response=response)
-    send_to_helpdesk(dispatcher, "handoff", **details)
+    send_to_helpdesk(dispatcher, HANDOFF, **details)
     # The conversation keeps what it learnt (the proven order, a return's answers), so the
     # bot still knows it when the agent hands the conversation back; only the unfinished
     # question's bookkeeping goes. While a person holds it, the bot says nothing.

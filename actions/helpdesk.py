@@ -1,9 +1,10 @@
 """Fallback, the offer of a person, and the payloads the gateway must act on.
 
 The action server does not write to the helpdesk database. It sends the gateway a custom
-payload under the key "helpdesk" (`handoff` opens a ticket: see actions/escalation.py;
-`unresolved` logs a message for the trainers; `feedback` records whether an answer helped);
-the gateway stores it and never forwards it to the customer.
+payload under the key "helpdesk" (helpdesk_payload.py: `handoff` opens a ticket, see
+actions/escalation.py; `unresolved` logs a message for the trainers; `feedback` records
+whether an answer helped); the gateway hands it to the helpdesk and never forwards it to
+the customer.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceRev
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-HELPDESK_KEY = "helpdesk"
+from helpdesk_payload import HELPDESK_KEY, UNRESOLVED, helpdesk_event
+
 # A bare answer with this many words or more may be a question the model misread.
 UNCLEAR_ANSWER_WORDS = 4
 
@@ -52,7 +54,8 @@ def nlu_summary(tracker: Tracker) -> dict[str, Any]:
 
 
 def send_to_helpdesk(dispatcher: CollectingDispatcher, event: str, **details: Any) -> None:
-    dispatcher.utter_message(json_message={HELPDESK_KEY: {event: details}})
+    """`event`: one of helpdesk_payload's (HANDOFF, UNRESOLVED, FEEDBACK)."""
+    dispatcher.utter_message(json_message={HELPDESK_KEY: helpdesk_event(event, **details)})
 
 
 class ActionOfferHuman(Action):
@@ -91,7 +94,7 @@ class ActionUnresolvedFallback(Action):
         # what to do next (a core fallback).
         reason = "nlu_fallback" if intent == "nlu_fallback" else "core_fallback"
         dispatcher.utter_message(response="utter_default")
-        send_to_helpdesk(dispatcher, "unresolved", reason=reason, nlu=nlu_summary(tracker))
+        send_to_helpdesk(dispatcher, UNRESOLVED, reason=reason, nlu=nlu_summary(tracker))
         if tracker.active_loop_name:
             if reason == "nlu_fallback":
                 return []  # a rule runs the form next, and it asks its question again
@@ -124,7 +127,7 @@ class ActionOtherLanguage(Action):
     ) -> list[EventType]:
         language = ((tracker.latest_message or {}).get("language") or {}).get("code")
         send_to_helpdesk(
-            dispatcher, "unresolved", reason="other_language", language=language, nlu=nlu_summary(tracker)
+            dispatcher, UNRESOLVED, reason="other_language", language=language, nlu=nlu_summary(tracker)
         )
         if tracker.active_loop_name:
             dispatcher.utter_message(response="utter_english_only_in_form")

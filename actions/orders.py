@@ -21,6 +21,7 @@ from actions.dates import format_day
 from actions.helpdesk import nlu_summary, send_to_helpdesk
 from actions.settings import get_settings
 from actions.shop.base import Order, OrderNotCancellable
+from helpdesk_payload import UNRESOLVED
 
 ORDER_NUMBER = re.compile(r"^\d{5,8}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -133,7 +134,7 @@ class OrderOwnershipValidation(FormValidationAction):
         )
         if asked and rejected and asked not in self.UNLOGGED_QUESTIONS:
             send_to_helpdesk(
-                dispatcher, "unresolved", reason="question_repeated", question=asked, nlu=nlu_summary(tracker)
+                dispatcher, UNRESOLVED, reason="question_repeated", question=asked, nlu=nlu_summary(tracker)
             )
         return events
 
