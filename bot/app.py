@@ -100,7 +100,7 @@ async def _http_and_router(app: web.Application) -> AsyncIterator[None]:
         helpdesk = Helpdesk(app[DATABASE], hub, rasa, texts, app[CONFIG])
         app[api.HELPDESK] = helpdesk
         app[TEXTS] = texts
-        app[ROUTER] = Router(app[DATABASE], rasa, texts, helpdesk)
+        app[ROUTER] = Router(rasa, texts, helpdesk)
         app[retraining.RETRAINING] = retraining.Retraining(settings.project_dir, rasa)
         yield
     await hub.close()

@@ -1,9 +1,13 @@
-"""The helpdesk: what happens around a ticket, for the gateway's router and the agent API.
+"""The helpdesk: the transcript and what happens around a ticket, for the gateway's router
+and the agent API.
 
-It stores through the database's units of work, tells agents (and push channels) through
-the hub, and keeps the assistant's memory in step through `Assistant`: while a person holds
-the conversation, the customer's messages and the agent's replies are written into Rasa's
-tracker without Rasa answering, so that after the hand-back the bot knows what was said.
+The router calls one method per thing that happens to a customer message (`conversation`,
+`record_incoming`, `record_answer`, `record_exchange`, `customer_wrote`, `rating`) and never
+writes the helpdesk's rows itself. The helpdesk stores through the database's units of work
+(handoff/transcript.py), tells agents (and push channels) through the hub, and keeps the
+assistant's memory in step through `Assistant`: while a person holds the conversation, the
+customer's messages and the agent's replies are written into Rasa's tracker without Rasa
+answering, so that after the hand-back the bot knows what was said.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from zoneinfo import ZoneInfo
 import yaml
 from sqlalchemy.orm import Session
 
-from handoff import hub, tickets
+from handoff import conversations, hub, tickets, transcript
 from handoff.auth import AgentRef
 from handoff.db import Database
+from handoff.hub import LocalHub, RedisHub
 from handoff.models import Message, Ticket, TicketNote, utcnow
+from handoff.transcript import CustomerMessage, StoredMessage
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +145,7 @@ def attach_understanding(transcript: list[dict[str, Any]], events: list[dict[str
 @dataclass
 class Helpdesk:
     database: Database
-    hub: Any  # handoff.hub.LocalHub | RedisHub
+    hub: LocalHub | RedisHub
     assistant: Assistant
     texts: dict[str, str]
     config: HelpdeskConfig = field(default_factory=HelpdeskConfig.load)
@@ -148,7 +154,45 @@ class Helpdesk:
 
     # -- The customer's side (called by the gateway's router) --------------------------------
 
-    async def ticket_opened(
+    async def conversation(self, message: CustomerMessage) -> conversations.ConversationRef:
+        """The sender's conversation: one cheap query for a known sender (every message comes
+        through here), a customer and a conversation created for a new one."""
+        known = await self.database.execute(conversations.find_conversation, message.channel, message.sender)
+        if known is not None:
+            return known
+        return await self.database.run(conversations.resolve_conversation, message.channel, message.sender)
+
+    async def record_incoming(
+        self, conversation: conversations.ConversationRef, message: CustomerMessage
+    ) -> StoredMessage:
+        """A message for the assistant to answer; its replies follow in `record_answer`."""
+        return await self.database.execute(transcript.store_incoming, conversation, message)
+
+    async def record_exchange(
+        self, conversation: conversations.ConversationRef, message: CustomerMessage,
+        replies: list[dict[str, Any]],
+    ) -> None:  # fmt: skip
+        """A message the gateway answered itself (a photo without words), with the answer."""
+        await self.database.execute(transcript.store_exchange, conversation, message, replies)
+
+    async def record_answer(
+        self, stored: StoredMessage, message: CustomerMessage, replies: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Stores the assistant's replies and acts on its helpdesk events; returns (stored as
+        well) what to tell the customer about the wait when a handoff opened a ticket."""
+        handed_over = None
+        if events:
+            handed_over = await self.database.run(transcript.store_outcome, stored, message, replies, events)
+        else:
+            await self.database.execute(transcript.store_replies, stored, message, replies)
+        if handed_over is None:
+            return []
+        notices = await self._ticket_opened(stored.conversation_id, *handed_over)
+        await self.database.execute(transcript.store_replies, stored, message, notices)
+        return notices
+
+    async def _ticket_opened(
         self, conversation_id: str, ticket_id: int, created: bool
     ) -> list[dict[str, Any]]:
         """Tells agents about the ticket; returns what to tell the customer about the wait."""
@@ -205,21 +249,48 @@ class Helpdesk:
         return [" ".join(lines)] if lines else []
 
     async def customer_wrote(
-        self, conversation_id: str, message: dict[str, Any], ticket_id: int, place: int | None,
+        self, conversation: conversations.ConversationRef, message: CustomerMessage,
         metadata: dict[str, Any],
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """A message (already stored) while the conversation waits for or is held by an agent:
-        the agent sees it live, Rasa's tracker records it without answering (in the
-        background, in order), and a waiting customer is told where they stand."""
-        await self.hub.publish(hub.AGENTS, {"type": "message", "ticket_id": ticket_id, "message": message})
-        if message["payload"] is None:  # words, not a photo or a sticker
+    ) -> tuple[StoredMessage, list[dict[str, Any]] | None]:  # fmt: skip
+        """A message while the conversation waits for or is held by an agent: stored, shown to
+        the agent live, recorded in Rasa's tracker without Rasa answering (in the background,
+        in order), and a waiting customer is told where they stand. Returns the stored message
+        and those replies (stored too); None for the replies when the ticket was resolved a
+        moment ago, and the bot answers instead."""
+        stored, line, ticket_id, place = await self.database.run(
+            transcript.store_for_agents, conversation, message
+        )
+        if ticket_id is None:
+            return stored, None
+        await self.hub.publish(hub.AGENTS, {"type": "message", "ticket_id": ticket_id, "message": line})
+        if line["payload"] is None:  # words, not a photo or a sticker
             self._in_order(
-                conversation_id,
-                lambda: self.assistant.log_user_message(conversation_id, message["text"], metadata),
+                conversation.id,
+                lambda: self.assistant.log_user_message(conversation.id, line["text"], metadata),
             )
-        if place is not None:
-            return [{"text": self.texts["still_queued"].format(position=place)}]
-        return []
+        if place is None:
+            return stored, []
+        replies = [{"text": self.texts["still_queued"].format(position=place)}]
+        await self.database.execute(transcript.store_replies, stored, message, replies)
+        return stored, replies
+
+    async def rating(
+        self, conversation: conversations.ConversationRef, message: CustomerMessage
+    ) -> list[dict[str, Any]] | None:
+        """The customer's answer to the rating question of the ticket closed last: recorded
+        and thanked for (the thanks returned, stored). None when they wrote something else:
+        the question is then not asked again, and the message is routed as any other."""
+        assert conversation.csat_ticket_id is not None
+        score = read_csat(message.text)
+        if score is None:
+            await self.database.execute(tickets.forget_csat, conversation.id)
+            return None
+        replies = [{"text": self.texts["csat_thanks"]}]
+        await self.database.execute(transcript.store_exchange, conversation, message, replies)
+        await self.database.run(tickets.record_csat, conversation.id, conversation.csat_ticket_id, score)
+        logger.info("Ticket %s got CSAT %s", conversation.csat_ticket_id, score)
+        await self._publish_ticket(conversation.csat_ticket_id)
+        return replies
 
     def _in_order(self, conversation_id: str, write: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         """Runs a write into Rasa's tracker after the earlier ones of the conversation.
@@ -400,11 +471,6 @@ class Helpdesk:
             await self.assistant.append_events(change.conversation_id, events)
 
         await self._in_order(change.conversation_id, resume)
-
-    async def csat(self, conversation_id: str, ticket_id: int, score: int) -> None:
-        await self.database.run(tickets.record_csat, conversation_id, ticket_id, score)
-        logger.info("Ticket %s got CSAT %s", ticket_id, score)
-        await self._publish_ticket(ticket_id)
 
 
 def _count(number: int, unit: str) -> str:

@@ -14,11 +14,14 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from bot.appkeys import DATABASE, ROUTER, SETTINGS
 from bot.errors import json_error
-from bot.router import HelpdeskUnavailable, IncomingMessage, collect
+from bot.router import HelpdeskUnavailable, IncomingMessage
+from handoff import conversations
 from handoff.api import plain_text
+from handoff.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,23 @@ async def webhook(request: web.Request) -> web.Response:
     return web.json_response(replies)
 
 
+async def collect(database: Database, sender: str, after: int | None = None) -> list[dict[str, Any]]:
+    """What an agent (or the helpdesk) sent `sender` since they last collected, in Rasa's
+    REST format plus each line's `id`; an unknown sender has nothing waiting. See
+    conversations.undelivered for `after`."""
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        conversation = conversations.find_conversation(session, CHANNEL, sender, touch=False)
+        if conversation is None:
+            return []
+        return [
+            {"recipient_id": sender, "id": message.id, "text": message.text, **(message.payload or {})}
+            for message in conversations.undelivered(session, conversation.id, after)
+        ]
+
+    return await database.run(work)
+
+
 async def messages(request: web.Request) -> web.Response:
     """What an agent (or the helpdesk) sent the customer since they last asked. With
     `after=<id of the last line received>`, lines are acknowledged by the next request rather
@@ -101,7 +121,7 @@ async def messages(request: web.Request) -> web.Response:
     if after is not None and not (after.isascii() and after.isdigit() and len(after) < 12):
         return json_error(400, "'after' must be the id of the last line received")
     try:
-        lines = await collect(request.app[DATABASE], CHANNEL, sender, int(after) if after else None)
+        lines = await collect(request.app[DATABASE], sender, int(after) if after else None)
         return web.json_response(lines)
     except SQLAlchemyError as error:
         logger.error("Could not read the messages waiting for %s: %s", sender, error)

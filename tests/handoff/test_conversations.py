@@ -4,9 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
-from bot.router import IncomingMessage, resolve_sender, store_incoming, store_outcome
 from handoff import conversations, db, tickets
-from handoff.models import AnswerFeedback
 
 
 def test_a_sender_keeps_one_conversation(database: db.Database) -> None:
@@ -45,30 +43,12 @@ async def test_units_of_work_commit_before_they_return(database: db.Database) ->
     await database.execute(conversations.record_message, conversation_id, "bot", "Hi!", "rest")
     await database.ping()
     with database.sessions() as session:
-        assert [m.text for m in conversations.transcript(session, conversation_id)] == ["hello", "Hi!"]
+        assert [line["text"] for line in tickets.transcript(session, conversation_id)] == ["hello", "Hi!"]
     assert await database.execute(conversations.find_conversation, "rest", "nobody") is None
 
 
 def database_url_is_sqlite(database: db.Database) -> bool:
     return database.engine.dialect.name == "sqlite"
-
-
-async def test_answer_feedback_is_stored_and_malformed_feedback_is_not(database: db.Database) -> None:
-    incoming = IncomingMessage(channel="rest", sender="fay", text="yes")
-    conversation = await database.run(resolve_sender, incoming)
-    stored = await database.execute(store_incoming, conversation, incoming)
-    events = [
-        {"feedback": {"article": "return-window", "helpful": True}},
-        {"feedback": {"article": None, "helpful": "very"}},
-    ]
-    await database.run(store_outcome, stored, incoming, [{"text": "Glad it helped!"}], events)
-    with database.sessions() as session:
-        rows = session.execute(
-            sa.select(AnswerFeedback.article_id, AnswerFeedback.helpful, AnswerFeedback.message_id)
-        ).all()
-        lines = conversations.transcript(session, conversation.id)
-    assert [tuple(row) for row in rows] == [("return-window", True, stored.message_id)]
-    assert [(m.author, m.text) for m in lines] == [("customer", "yes"), ("bot", "Glad it helped!")]
 
 
 def test_transcript_keeps_order_authors_and_payloads(database: db.Database) -> None:
@@ -80,9 +60,9 @@ def test_transcript_keeps_order_authors_and_payloads(database: db.Database) -> N
         conversations.open_ticket(session, conversation.id, "customer_request", {"order_id": "100234"})
         conversations.record_unresolved(session, conversation.id, message_id, "hi", "nlu_fallback", {})
     with database.sessions() as session:
-        lines = conversations.transcript(session, conversation.id)
-    assert [(m.author, m.text) for m in lines] == [("customer", "hi"), ("bot", "Hello!")]
-    assert lines[1].payload == buttons
+        lines = tickets.transcript(session, conversation.id)
+    assert [(line["author"], line["text"]) for line in lines] == [("customer", "hi"), ("bot", "Hello!")]
+    assert lines[1]["payload"] == buttons
 
 
 def test_a_conversation_has_one_open_ticket_at_a_time(database: db.Database) -> None:
