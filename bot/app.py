@@ -121,7 +121,7 @@ async def _telegram(app: web.Application) -> AsyncIterator[None]:
 
 async def _telegram_webhook(request: web.Request) -> web.StreamResponse:
     channel = request.app.get(TELEGRAM)
-    if channel is None:
+    if not isinstance(channel, TelegramChannel):  # not yet set
         return web.json_response({"error": {"status": 503, "message": "Telegram is starting"}}, status=503)
     return await channel.webhook(request)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from bot.channels import Channel
 from bot.router import Router
 from bot.settings import Settings
 from handoff.auth import LoginThrottle
@@ -21,5 +22,6 @@ CONFIG = web.AppKey("helpdesk_config", HelpdeskConfig)
 TEXTS = web.AppKey("texts", dict)
 # Failed link-code claims per claiming chat or web session (the login throttle's rules).
 LINK_THROTTLE = web.AppKey("link_throttle", LoginThrottle)
-SOCKETIO = web.AppKey("socketio_channel", object)  # bot.channels.socketio.SocketIOChannel
-TELEGRAM = web.AppKey("telegram_channel", object)  # bot.channels.telegram.TelegramChannel, when on
+# The push channels (bot.delivery), each under its own key: Telegram's is set only while on.
+SOCKETIO = web.AppKey("socketio_channel", Channel)  # bot.channels.socketio.SocketIOChannel
+TELEGRAM = web.AppKey("telegram_channel", Channel)  # bot.channels.telegram.TelegramChannel

@@ -17,12 +17,14 @@ from typing import Any
 from aiohttp import web
 
 from bot.appkeys import HUB, SOCKETIO, TELEGRAM
+from bot.channels import Channel
 from handoff import hub
 
 logger = logging.getLogger(__name__)
 
 
-def channels(app: web.Application) -> dict[str, Any]:
+def channels(app: web.Application) -> dict[str, Channel]:
+    """The push channels on in this process, by the name the transcript gives them."""
     found = {"socketio": app.get(SOCKETIO), "telegram": app.get(TELEGRAM)}
     return {name: channel for name, channel in found.items() if channel is not None}
 

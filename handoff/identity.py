@@ -6,7 +6,7 @@ claiming channel's identity belongs to the issuing customer, so both channels fi
 conversation, which is also the Rasa conversation: slots, an open form, proven ownership,
 the ticket and the transcript carry on. Codes are random (8 characters from 31, about 40
 bits), stored as SHA-256, expire after 10 minutes and work once; failed claims are limited
-per claiming identity (see LinkThrottle in the gateway).
+per claiming identity (bot/channels/linking.py).
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ import socketio
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.appkeys import DATABASE, LINK_THROTTLE, ROUTER, SETTINGS, TELEGRAM
+from bot.appkeys import DATABASE, ROUTER, SETTINGS, TELEGRAM
+from bot.channels.linking import TooManyWrongCodes, claim_link_code
 from bot.router import HelpdeskUnavailable, IncomingMessage
 from handoff import conversations, identity
 from handoff.api import plain_text
@@ -199,24 +200,11 @@ class SocketIOChannel:
                 "link_result", {"ok": False, "error": "type the code Telegram gave you"}, room=sid
             )
             return
-        throttle = self.app[LINK_THROTTLE]
-        wait = throttle.begin(f"{CHANNEL}:{session_id}", None)
-        if wait:
-            minutes = max(1, round(wait / 60))
-            await self.server.emit(
-                "link_result",
-                {"ok": False, "error": f"too many wrong codes; try again in {minutes} minutes"},
-                room=sid,
-            )
-            return
-        linked = None
         try:
-            linked = await self.app[DATABASE].run(identity.claim_code, code, CHANNEL, session_id)
-        except identity.LinkError as error:
+            linked = await claim_link_code(self.app, code, CHANNEL, session_id)
+        except (TooManyWrongCodes, identity.LinkError) as error:
             await self.server.emit("link_result", {"ok": False, "error": str(error)}, room=sid)
             return
-        finally:
-            throttle.end(f"{CHANNEL}:{session_id}", None, succeeded=linked is not None)
         logger.info("Web session %s joined conversation %s", session_id, linked.id)
         for room in list(self.server.rooms(sid)):
             if room.startswith("conversation:"):

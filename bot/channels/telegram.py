@@ -36,7 +36,8 @@ from telegram.ext import (
     filters,
 )
 
-from bot.appkeys import DATABASE, LINK_THROTTLE, ROUTER, TEXTS
+from bot.appkeys import DATABASE, ROUTER, TEXTS
+from bot.channels.linking import TooManyWrongCodes, claim_link_code
 from bot.router import HelpdeskUnavailable, IncomingMessage
 from bot.settings import Settings
 from handoff import conversations, identity
@@ -272,21 +273,16 @@ class TelegramChannel:
             await self._handle(update, self._incoming(update, "hello"))
             return
         chat = str(update.effective_chat.id)
-        throttle = self.app[LINK_THROTTLE]
-        wait = throttle.begin(f"{CHANNEL}:{chat}", None)
-        if wait:
+        try:
+            linked = await claim_link_code(self.app, context.args[0], CHANNEL, chat)
+        except TooManyWrongCodes as error:
             await update.effective_chat.send_message(
-                f"Too many wrong codes; try again in {max(1, round(wait / 60))} minutes."
+                f"Too many wrong codes; try again in {error.minutes} minutes."
             )
             return
-        linked = None
-        try:
-            linked = await self.app[DATABASE].run(identity.claim_code, context.args[0], CHANNEL, chat)
         except identity.LinkError as error:
             await update.effective_chat.send_message(f"Sorry, {error}.")
             return
-        finally:
-            throttle.end(f"{CHANNEL}:{chat}", None, succeeded=linked is not None)
         logger.info("Telegram chat %s joined conversation %s", chat, linked.id)
         await update.effective_chat.send_message(self.app[TEXTS]["link_claimed"])
 
