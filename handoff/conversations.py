@@ -220,14 +220,6 @@ def record_feedback(
     return entry
 
 
-def transcript(session: Session, conversation_id: str) -> list[Message]:
-    return list(
-        session.scalars(
-            sa.select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
-        )
-    )
-
-
 def undelivered(session: Session, conversation_id: str, after: int | None = None) -> list[Message]:
     """What the customer has not collected yet (agent replies, the CSAT question...), oldest
     first. Without `after`, they count as delivered from now on (two collectors at once get

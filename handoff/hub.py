@@ -16,7 +16,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -25,16 +25,6 @@ AGENTS = "helpdesk:agents"  # queue, ticket and transcript events for the agent 
 # conversation's mode: {"conversation_id", "channel" (the one they used last), "message"?,
 # "status"?: {"mode", "agent"}}. Each channel delivers what is addressed to it.
 CUSTOMERS = "helpdesk:customers"
-
-
-class Hub(Protocol):
-    async def publish(self, topic: str, event: dict[str, Any]) -> None: ...
-
-    def subscribe(
-        self, topic: str
-    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
-
-    async def close(self) -> None: ...
 
 
 class LocalHub:

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from handoff.auth import AgentRef
 from handoff.models import (
     Agent,
-    ChannelIdentity,
     Conversation,
     Customer,
     Message,
@@ -428,12 +427,3 @@ def transcript(session: Session, conversation_id: str) -> list[dict[str, Any]]:
     names = dict(session.execute(sa.select(Agent.id, Agent.name).where(Agent.id.in_(ids))).all())
     return [message_dict(message, names) for message in messages]
 
-
-def customer_channels(session: Session, conversation_id: str) -> list[str]:
-    return list(
-        session.scalars(
-            sa.select(ChannelIdentity.channel)
-            .join(Conversation, Conversation.customer_id == ChannelIdentity.customer_id)
-            .where(Conversation.id == conversation_id)
-        )
-    )
