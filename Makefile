@@ -91,7 +91,7 @@ validate: install
 	$(VENV)/bin/rasa data validate
 
 lint: install
-	$(VENV)/bin/ruff check bot actions handoff training embeddings tests benchmarks
+	$(VENV)/bin/ruff check bot actions handoff training embeddings tests benchmarks helpdesk_payload.py
 
 clean:
 	rm -rf var models .rasa
