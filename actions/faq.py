@@ -11,11 +11,8 @@ the answer (yes or no) to the helpdesk, which stores it beside the article.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
-import sys
-import threading
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -25,32 +22,13 @@ from rasa_sdk.types import DomainDict
 
 from actions.helpdesk import intent_of, nlu_summary, send_to_helpdesk, unclear_answer
 from actions.kb import Article
-from actions.retrieval import KnowledgeService, Verdict
-from actions.settings import get_settings
+from actions.knowledge import knowledge_service
+from actions.retrieval import Verdict
+from actions.returns.report import offer_report
 
 ARTICLE_ENTITY = "article"
 
 logger = logging.getLogger(__name__)
-
-
-@functools.lru_cache(maxsize=1)
-def knowledge_service() -> KnowledgeService:
-    from embeddings.encoder import get_encoder
-
-    return KnowledgeService(get_settings().knowledge_base_dir, get_encoder)
-
-
-def _warm_up() -> None:
-    try:
-        knowledge_service().index()
-    except Exception:  # logged by the service; the first question will report it again
-        logger.exception("The knowledge base could not be loaded at start-up")
-
-
-if "rasa_sdk.endpoint" in sys.modules:
-    # Inside the action server: load the model and index the articles now, in the
-    # background, rather than make the first customer with a question wait ~10 s.
-    threading.Thread(target=_warm_up, name="knowledge-base-warm-up", daemon=True).start()
 
 
 def choice_payload(article_id: str) -> str:
@@ -62,21 +40,6 @@ def answer_events(article: Article) -> list[EventType]:
         SlotSet("faq_article", article.id),
         SlotSet("faq_feedback_asked", True),
         SlotSet("human_offered", False),
-    ]
-
-
-def offer_report(dispatcher: CollectingDispatcher, tracker: Tracker, article: Article) -> list[EventType]:
-    """After an answer about a problem with an item: "Shall I start a report?" (actions/returns.py
-    starts it on a yes). What the message said is kept, so the report need not ask it again."""
-    dispatcher.utter_message(response="utter_offer_problem_report")
-    message = tracker.latest_message or {}
-    products = [e.get("value") for e in message.get("entities") or [] if e.get("entity") == "product"]
-    return [
-        SlotSet("faq_article", article.id),
-        SlotSet("faq_feedback_asked", False),
-        SlotSet("human_offered", False),
-        SlotSet("report_offered", True),
-        SlotSet("offered_problem", {"text": message.get("text") or "", "items": products or None}),
     ]
 
 

@@ -26,7 +26,7 @@ from helpdesk_payload import UNRESOLVED
 ORDER_NUMBER = re.compile(r"^\d{5,8}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-# The return form's answers (actions/returns.py): a new return or problem report starts
+# The return form's answers (actions/returns/): a new return or problem report starts
 # without them.
 RETURN_SLOTS = (
     "return_flag",

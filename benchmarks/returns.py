@@ -2,7 +2,7 @@
 
 The answers (benchmarks/data/return_answers.yml: 175 reasons, 60 refund/exchange/
 replacement, 40 pickup/drop-off, a third of them hard: negations, another choice's words,
-no keyword at all) were written apart from the form's vocabulary (actions/returns.yml).
+no keyword at all) were written apart from the form's vocabulary (actions/returns/vocabulary.yml).
 
 - baseline: the button labels only, as a form without a vocabulary would match them;
 - phrases: the vocabulary's phrases, longest match first;
@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from actions.returns import Choice, match_choice, read_choice, vocabulary
+from actions.returns.vocabulary import Choice, match_choice, read_choice, vocabulary
 from benchmarks.cli import run_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def report(results: dict[str, Any]) -> str:
             f"{cell('phrases_meaning'):>20}"
         )
     threshold = results["threshold"]
-    lines.append(f"  meaning threshold {threshold} (actions/returns.yml); on the development part:")
+    lines.append(f"  meaning threshold {threshold} (actions/returns/vocabulary.yml); on the development part:")
     for question, r in results["questions"].items():
         sweep = ", ".join(f"{t}: {s['right']:.0%}/{s['wrong']:.0%}" for t, s in r["dev_sweep"].items())
         lines.append(f"    {question}: {sweep}")

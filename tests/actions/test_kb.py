@@ -15,8 +15,8 @@ from actions.kb import (
     KnowledgeBaseError,
     load_articles,
     load_knowledge_base,
-    load_return_policy,
 )
+from actions.returns.policy import load_return_policy
 
 KB_FOLDER = Path(__file__).resolve().parents[2] / "knowledge_base"
 
@@ -284,6 +284,30 @@ BREAKAGES: dict[str, tuple[Breakage, str]] = {
     "unknown placeholder": (
         lambda kb: replace(policy(kb), "within {days} days", "within {day} days"),
         "knowledge_base/return_policy.yml: field 'window_explanation' uses unknown placeholders ['day']",
+    ),
+    "flag question without its categories": (
+        lambda kb: replace(policy(kb), "      ask_for: [in_ear_headphones]\n", ""),
+        "knowledge_base/return_policy.yml: "
+        "field 'non_returnable.flags.in_ear_headphones_opened.ask_for' is required",
+    ),
+    "empty choice": (
+        lambda kb: replace(policy(kb), "window_starts: delivery", "window_starts:"),
+        "knowledge_base/return_policy.yml: field 'window_starts' must be one of delivery, purchase, not None",
+    ),
+    "rule not a mapping": (
+        lambda kb: replace(
+            policy(kb),
+            "    gift_card:\n      explanation: Gift cards can't be returned or refunded.",
+            "    gift_card: no",
+        ),
+        "knowledge_base/return_policy.yml: "
+        "field 'non_returnable.categories.gift_card' must be a mapping with an 'explanation'",
+    ),
+    "section not a mapping": (
+        lambda kb: replace(
+            policy(kb), "exchange:\n  free_exchanges_per_item: 1", "exchange: once\nold:\n  x: 1"
+        ),
+        "knowledge_base/return_policy.yml: field 'exchange' must be a mapping",
     ),
     "policy YAML broken": (
         lambda kb: replace(policy(kb), "free_pickup: true", "free_pickup: [true"),

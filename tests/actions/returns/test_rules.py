@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from actions import return_rules
 from actions.dates import format_date, format_day
-from actions.kb import ReturnPolicy, load_return_policy
-from actions.returns import match_choice, match_items, read_choice, vocabulary
+from actions.returns import rules
+from actions.returns.policy import ReturnPolicy, load_return_policy
+from actions.returns.vocabulary import match_choice, match_items, read_choice, vocabulary
 from actions.settings import ROOT
 from actions.shop.base import Order, OrderItem, ReturnRequest
 
@@ -75,7 +75,7 @@ def return_of(
 
 
 def test_apparel_can_be_returned_on_the_30th_day_after_delivery(policy: ReturnPolicy) -> None:
-    verdict = return_rules.item_verdict(policy, order(SWEATER), SWEATER, day(30))
+    verdict = rules.item_verdict(policy, order(SWEATER), SWEATER, day(30))
 
     assert verdict.allowed
     assert verdict.rule == "ok"
@@ -85,7 +85,7 @@ def test_apparel_can_be_returned_on_the_30th_day_after_delivery(policy: ReturnPo
 def test_apparel_cannot_be_returned_on_the_31st_day_and_the_customer_is_told_the_last_day(
     policy: ReturnPolicy,
 ) -> None:
-    verdict = return_rules.item_verdict(policy, order(SWEATER), SWEATER, day(31))
+    verdict = rules.item_verdict(policy, order(SWEATER), SWEATER, day(31))
 
     assert not verdict.allowed
     assert verdict.rule == "window"
@@ -96,7 +96,7 @@ def test_apparel_cannot_be_returned_on_the_31st_day_and_the_customer_is_told_the
 
 
 def test_electronics_can_be_returned_on_the_15th_day_after_delivery(policy: ReturnPolicy) -> None:
-    verdict = return_rules.item_verdict(policy, order(HEADPHONES), HEADPHONES, day(15))
+    verdict = rules.item_verdict(policy, order(HEADPHONES), HEADPHONES, day(15))
 
     assert verdict.allowed
     assert verdict.rule == "ok"
@@ -104,7 +104,7 @@ def test_electronics_can_be_returned_on_the_15th_day_after_delivery(policy: Retu
 
 
 def test_electronics_cannot_be_returned_on_the_16th_day(policy: ReturnPolicy) -> None:
-    verdict = return_rules.item_verdict(policy, order(HEADPHONES), HEADPHONES, day(16))
+    verdict = rules.item_verdict(policy, order(HEADPHONES), HEADPHONES, day(16))
 
     assert not verdict.allowed
     assert verdict.rule == "window"
@@ -120,8 +120,8 @@ def test_a_gift_card_in_a_mixed_order_is_blocked_while_the_rest_of_the_order_can
 ) -> None:
     mixed = order(STAND_MIXER, GIFT_CARD)
 
-    mixer = return_rules.item_verdict(policy, mixed, STAND_MIXER, day(5))
-    gift_card = return_rules.item_verdict(policy, mixed, GIFT_CARD, day(5))
+    mixer = rules.item_verdict(policy, mixed, STAND_MIXER, day(5))
+    gift_card = rules.item_verdict(policy, mixed, GIFT_CARD, day(5))
 
     assert mixer.allowed
     assert mixer.rule == "ok"
@@ -132,7 +132,7 @@ def test_a_gift_card_in_a_mixed_order_is_blocked_while_the_rest_of_the_order_can
 
 
 def test_a_personalised_item_cannot_be_returned_even_on_the_day_it_arrives(policy: ReturnPolicy) -> None:
-    verdict = return_rules.item_verdict(policy, order(ENGRAVED_FLASK), ENGRAVED_FLASK, day(0))
+    verdict = rules.item_verdict(policy, order(ENGRAVED_FLASK), ENGRAVED_FLASK, day(0))
 
     assert not verdict.allowed
     assert verdict.rule == "flag:personalised"
@@ -142,7 +142,7 @@ def test_a_personalised_item_cannot_be_returned_even_on_the_day_it_arrives(polic
 def test_an_order_still_on_its_way_cannot_be_returned_yet(policy: ReturnPolicy) -> None:
     shipped = order(SWEATER, status="shipped", delivered_at=None)
 
-    verdict = return_rules.item_verdict(policy, shipped, SWEATER, day(2))
+    verdict = rules.item_verdict(policy, shipped, SWEATER, day(2))
 
     assert not verdict.allowed
     assert verdict.rule == "not_delivered"
@@ -157,8 +157,8 @@ def test_an_item_already_in_an_open_return_is_blocked_and_points_to_that_return(
     returns = [return_of(SWEATER, rma="RMA-2001")]
     both = order(SWEATER, SOCKS)
 
-    sweater = return_rules.item_verdict(policy, both, SWEATER, day(5), returns)
-    socks = return_rules.item_verdict(policy, both, SOCKS, day(5), returns)
+    sweater = rules.item_verdict(policy, both, SWEATER, day(5), returns)
+    socks = rules.item_verdict(policy, both, SOCKS, day(5), returns)
 
     assert not sweater.allowed
     assert sweater.rule == "already_returned"
@@ -169,7 +169,7 @@ def test_an_item_already_in_an_open_return_is_blocked_and_points_to_that_return(
 def test_a_rejected_return_does_not_stop_the_item_being_returned_again(policy: ReturnPolicy) -> None:
     returns = [return_of(SWEATER, status="rejected")]
 
-    verdict = return_rules.item_verdict(policy, order(SWEATER), SWEATER, day(5), returns)
+    verdict = rules.item_verdict(policy, order(SWEATER), SWEATER, day(5), returns)
 
     assert verdict.allowed
     assert verdict.rule == "ok"
@@ -182,7 +182,7 @@ def test_a_rejected_return_does_not_stop_the_item_being_returned_again(policy: R
 def test_electronics_past_the_return_window_are_pointed_to_the_12_month_warranty(
     policy: ReturnPolicy,
 ) -> None:
-    verdict = return_rules.item_verdict(policy, order(HEADPHONES), HEADPHONES, day(60))
+    verdict = rules.item_verdict(policy, order(HEADPHONES), HEADPHONES, day(60))
 
     assert not verdict.allowed
     assert verdict.rule == "window"
@@ -192,14 +192,14 @@ def test_electronics_past_the_return_window_are_pointed_to_the_12_month_warranty
 
 
 def test_apparel_past_the_return_window_has_no_warranty_to_point_to(policy: ReturnPolicy) -> None:
-    verdict = return_rules.item_verdict(policy, order(SWEATER), SWEATER, day(60))
+    verdict = rules.item_verdict(policy, order(SWEATER), SWEATER, day(60))
 
     assert verdict.rule == "window"
     assert verdict.warranty == ""
 
 
 def test_electronics_delivered_more_than_12_months_ago_have_no_warranty_left(policy: ReturnPolicy) -> None:
-    verdict = return_rules.item_verdict(policy, order(HEADPHONES), HEADPHONES, dt.date(2025, 3, 2))
+    verdict = rules.item_verdict(policy, order(HEADPHONES), HEADPHONES, dt.date(2025, 3, 2))
 
     assert verdict.rule == "window"
     assert verdict.warranty == ""
@@ -209,7 +209,7 @@ def test_electronics_delivered_more_than_12_months_ago_have_no_warranty_left(pol
 
 
 def test_a_change_of_mind_refund_pays_the_return_label_fee_of_the_policy(policy: ReturnPolicy) -> None:
-    charged = return_rules.fee(policy, "changed_mind", "refund")
+    charged = rules.fee(policy, "changed_mind", "refund")
 
     assert charged == policy.label_fee("changed_mind")
     assert charged > 0
@@ -217,27 +217,27 @@ def test_a_change_of_mind_refund_pays_the_return_label_fee_of_the_policy(policy:
 
 @pytest.mark.parametrize("reason", ["defective", "damaged", "wrong_item"])
 def test_a_refund_for_a_fault_of_ours_is_free(policy: ReturnPolicy, reason: str) -> None:
-    assert return_rules.fee(policy, reason, "refund") == Decimal("0")
+    assert rules.fee(policy, reason, "refund") == Decimal("0")
 
 
 def test_an_exchange_pays_the_exchange_fee_whatever_the_reason(policy: ReturnPolicy) -> None:
     assert policy.exchange.fee == Decimal("0")
-    assert return_rules.fee(policy, "changed_mind", "exchange") == policy.exchange.fee
-    assert return_rules.fee(policy, "doesnt_fit", "exchange") == policy.exchange.fee
+    assert rules.fee(policy, "changed_mind", "exchange") == policy.exchange.fee
+    assert rules.fee(policy, "doesnt_fit", "exchange") == policy.exchange.fee
     dearer = dataclasses.replace(policy, exchange=dataclasses.replace(policy.exchange, fee=Decimal("3.00")))
-    assert return_rules.fee(dearer, "doesnt_fit", "exchange") == Decimal("3.00")
+    assert rules.fee(dearer, "doesnt_fit", "exchange") == Decimal("3.00")
 
 
 @pytest.mark.parametrize("reason", ["damaged", "wrong_item", "missing"])
 def test_a_replacement_for_a_problem_of_ours_is_free(policy: ReturnPolicy, reason: str) -> None:
-    assert return_rules.fee(policy, reason, "replacement") == Decimal("0")
+    assert rules.fee(policy, reason, "replacement") == Decimal("0")
 
 
 def test_the_refund_is_the_items_total_less_the_label_fee(policy: ReturnPolicy) -> None:
     label_fee = policy.label_fee("changed_mind")
     two_pairs = dataclasses.replace(SOCKS, quantity=2)
 
-    refund = return_rules.refund_amount([SWEATER, two_pairs], label_fee)
+    refund = rules.refund_amount([SWEATER, two_pairs], label_fee)
 
     assert refund == SWEATER.price + 2 * SOCKS.price - label_fee
 
@@ -245,40 +245,40 @@ def test_the_refund_is_the_items_total_less_the_label_fee(policy: ReturnPolicy) 
 def test_the_refund_never_goes_below_zero(policy: ReturnPolicy) -> None:
     cheap = OrderItem("shoelaces", "apparel", Decimal("3.00"))
 
-    assert return_rules.refund_amount([cheap], policy.label_fee("changed_mind")) == Decimal("0")
-    assert return_rules.refund_amount([], policy.label_fee("changed_mind")) == Decimal("0")
+    assert rules.refund_amount([cheap], policy.label_fee("changed_mind")) == Decimal("0")
+    assert rules.refund_amount([], policy.label_fee("changed_mind")) == Decimal("0")
 
 
 def test_an_order_paid_with_a_gift_card_is_refunded_as_store_credit(policy: ReturnPolicy) -> None:
     paid_by_gift_card = order(SWEATER, payment_method="gift_card")
 
-    assert return_rules.refund_destination(policy, paid_by_gift_card) == "store_credit"
+    assert rules.refund_destination(policy, paid_by_gift_card) == "store_credit"
 
 
 def test_an_order_paid_by_card_is_refunded_to_the_card(policy: ReturnPolicy) -> None:
-    assert return_rules.refund_destination(policy, order(SWEATER)) == "original_payment_method"
+    assert rules.refund_destination(policy, order(SWEATER)) == "original_payment_method"
 
 
 # --- exchanges -------------------------------------------------------------------------------
 
 
 def test_an_item_never_exchanged_can_be_exchanged(policy: ReturnPolicy) -> None:
-    assert return_rules.exchange_allowed(policy, [SWEATER], [])
-    assert return_rules.exchange_allowed(policy, [SWEATER], [return_of(SWEATER, resolution="refund")])
+    assert rules.exchange_allowed(policy, [SWEATER], [])
+    assert rules.exchange_allowed(policy, [SWEATER], [return_of(SWEATER, resolution="refund")])
 
 
 def test_an_item_exchanged_once_cannot_be_exchanged_again(policy: ReturnPolicy) -> None:
     exchanged = [return_of(SWEATER, status="exchanged", resolution="exchange")]
 
-    assert not return_rules.exchange_allowed(policy, [SWEATER], exchanged)
-    assert not return_rules.exchange_allowed(policy, [SOCKS, SWEATER], exchanged)
-    assert return_rules.exchange_allowed(policy, [SOCKS], exchanged)
+    assert not rules.exchange_allowed(policy, [SWEATER], exchanged)
+    assert not rules.exchange_allowed(policy, [SOCKS, SWEATER], exchanged)
+    assert rules.exchange_allowed(policy, [SOCKS], exchanged)
 
 
 def test_a_rejected_exchange_does_not_use_up_the_free_exchange(policy: ReturnPolicy) -> None:
     rejected = [return_of(SWEATER, status="rejected", resolution="exchange")]
 
-    assert return_rules.exchange_allowed(policy, [SWEATER], rejected)
+    assert rules.exchange_allowed(policy, [SWEATER], rejected)
 
 
 # --- damaged, wrong or missing items -------------------------------------------------------
@@ -287,7 +287,7 @@ def test_a_rejected_exchange_does_not_use_up_the_free_exchange(policy: ReturnPol
 def test_a_cheap_item_reported_47_hours_after_delivery_is_settled_at_once(policy: ReturnPolicy) -> None:
     now = DELIVERED_AT + dt.timedelta(hours=47)
 
-    verdict = return_rules.problem_verdict(policy, order(SOCKS), [SOCKS], now)
+    verdict = rules.problem_verdict(policy, order(SOCKS), [SOCKS], now)
 
     assert verdict.rule == "ok"
     assert verdict.in_time
@@ -297,7 +297,7 @@ def test_a_cheap_item_reported_47_hours_after_delivery_is_settled_at_once(policy
 def test_a_problem_reported_49_hours_after_delivery_goes_to_a_person(policy: ReturnPolicy) -> None:
     now = DELIVERED_AT + dt.timedelta(hours=49)
 
-    verdict = return_rules.problem_verdict(policy, order(SOCKS), [SOCKS], now)
+    verdict = rules.problem_verdict(policy, order(SOCKS), [SOCKS], now)
 
     assert verdict.rule == "problem_window"
     assert not verdict.in_time
@@ -309,7 +309,7 @@ def test_a_valuable_item_reported_in_time_goes_to_a_person(policy: ReturnPolicy)
     now = DELIVERED_AT + dt.timedelta(hours=2)
     mixed = order(SOCKS, ESPRESSO_MACHINE)
 
-    verdict = return_rules.problem_verdict(policy, mixed, [SOCKS, ESPRESSO_MACHINE], now)
+    verdict = rules.problem_verdict(policy, mixed, [SOCKS, ESPRESSO_MACHINE], now)
 
     assert ESPRESSO_MACHINE.price >= policy.problem_high_value
     assert verdict.rule == "high_value"
@@ -323,7 +323,7 @@ def test_an_item_worth_exactly_the_high_value_threshold_counts_as_valuable(polic
     at_threshold = OrderItem("blender", "kitchen", policy.problem_high_value)
     now = DELIVERED_AT + dt.timedelta(hours=2)
 
-    verdict = return_rules.problem_verdict(policy, order(at_threshold), [at_threshold], now)
+    verdict = rules.problem_verdict(policy, order(at_threshold), [at_threshold], now)
 
     assert verdict.rule == "high_value"
 
@@ -334,9 +334,9 @@ def test_an_item_worth_exactly_the_high_value_threshold_counts_as_valuable(polic
 def test_a_shorter_window_in_the_policy_closes_returns_sooner(policy: ReturnPolicy) -> None:
     ten_days = dataclasses.replace(policy, window_days=10, window_days_by_category={})
 
-    on_day_10 = return_rules.item_verdict(ten_days, order(SWEATER), SWEATER, day(10))
-    on_day_11 = return_rules.item_verdict(ten_days, order(SWEATER), SWEATER, day(11))
-    electronics = return_rules.item_verdict(ten_days, order(HEADPHONES), HEADPHONES, day(11))
+    on_day_10 = rules.item_verdict(ten_days, order(SWEATER), SWEATER, day(10))
+    on_day_11 = rules.item_verdict(ten_days, order(SWEATER), SWEATER, day(11))
+    electronics = rules.item_verdict(ten_days, order(HEADPHONES), HEADPHONES, day(11))
 
     assert on_day_10.allowed
     assert not on_day_11.allowed
@@ -345,7 +345,7 @@ def test_a_shorter_window_in_the_policy_closes_returns_sooner(policy: ReturnPoli
     assert not electronics.allowed
     assert "10 days" in electronics.explanation
     # The shop's own policy still accepts the same return.
-    assert return_rules.item_verdict(policy, order(SWEATER), SWEATER, day(11)).allowed
+    assert rules.item_verdict(policy, order(SWEATER), SWEATER, day(11)).allowed
 
 
 def test_a_changed_fee_in_the_policy_changes_what_the_customer_pays(policy: ReturnPolicy) -> None:
@@ -353,18 +353,18 @@ def test_a_changed_fee_in_the_policy_changes_what_the_customer_pays(policy: Retu
         policy, fees_by_reason={**policy.fees_by_reason, "changed_mind": Decimal("2.50")}
     )
 
-    charged = return_rules.fee(cheaper, "changed_mind", "refund")
+    charged = rules.fee(cheaper, "changed_mind", "refund")
 
     assert charged == Decimal("2.50")
-    assert return_rules.refund_amount([SWEATER], charged) == SWEATER.price - Decimal("2.50")
-    assert return_rules.fee(cheaper, "doesnt_fit", "refund") == policy.label_fee("doesnt_fit")
+    assert rules.refund_amount([SWEATER], charged) == SWEATER.price - Decimal("2.50")
+    assert rules.fee(cheaper, "doesnt_fit", "refund") == policy.label_fee("doesnt_fit")
 
 
 def test_a_longer_problem_window_in_the_policy_accepts_a_later_report(policy: ReturnPolicy) -> None:
     three_days = dataclasses.replace(policy, problem_report_hours=72)
     now = DELIVERED_AT + dt.timedelta(hours=49)
 
-    assert return_rules.problem_verdict(three_days, order(SOCKS), [SOCKS], now).rule == "ok"
+    assert rules.problem_verdict(three_days, order(SOCKS), [SOCKS], now).rule == "ok"
 
 
 # --- the return form's vocabulary ----------------------------------------------------------
@@ -438,11 +438,11 @@ def test_an_answer_without_any_phrase_is_read_by_meaning_or_asked_again() -> Non
 def test_the_policy_asks_about_opened_in_ear_headphones_unless_they_are_faulty(policy: ReturnPolicy) -> None:
     earbuds = OrderItem("wireless earbuds", "in_ear_headphones", Decimal("79.00"))
     towel = OrderItem("beach towel", "home", Decimal("25.00"))
-    [question] = return_rules.flag_questions(policy, [earbuds, towel], "changed_mind")
+    [question] = rules.flag_questions(policy, [earbuds, towel], "changed_mind")
     assert question.flag == "in_ear_headphones_opened" and question.question.endswith("?")
-    assert return_rules.flag_questions(policy, [towel], "changed_mind") == []
-    assert return_rules.flag_questions(policy, [earbuds], "defective") == []  # exempt from the condition
-    assert return_rules.flag_questions(policy, [earbuds], "changed_mind", answered=[question.flag]) == []
+    assert rules.flag_questions(policy, [towel], "changed_mind") == []
+    assert rules.flag_questions(policy, [earbuds], "defective") == []  # exempt from the condition
+    assert rules.flag_questions(policy, [earbuds], "changed_mind", answered=[question.flag]) == []
 
 
 def test_an_item_named_like_all_of_them_is_only_itself() -> None:
@@ -462,8 +462,8 @@ def test_an_exchanged_item_can_be_returned_but_not_exchanged_again(policy: Retur
         DELIVERED_AT,
         resolution="exchange",
     )
-    verdict = return_rules.item_verdict(
+    verdict = rules.item_verdict(
         policy, placed, SWEATER, DELIVERED_AT.date() + dt.timedelta(days=10), [exchanged]
     )
     assert verdict.allowed
-    assert not return_rules.exchange_allowed(policy, [SWEATER], [exchanged])
+    assert not rules.exchange_allowed(policy, [SWEATER], [exchanged])

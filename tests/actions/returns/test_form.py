@@ -12,8 +12,9 @@ import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import backend, returns, settings
-from actions.kb import load_return_policy
+from actions import backend, knowledge, settings
+from actions.returns.form import ValidateReturnForm
+from actions.returns.policy import load_return_policy
 from actions.settings import ROOT
 
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
@@ -30,7 +31,7 @@ def demo_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     async def policy() -> Any:
         return POLICY
 
-    monkeypatch.setattr(returns, "current_policy", policy)
+    monkeypatch.setattr(knowledge, "current_policy", policy)
     yield
     settings.get_settings.cache_clear()
     backend.get_shop.cache_clear()
@@ -54,7 +55,7 @@ def tracker(
 
 async def run(t: Tracker) -> tuple[dict[str, Any], list[str]]:
     dispatcher = CollectingDispatcher()
-    events = await returns.ValidateReturnForm().run(dispatcher, t, DOMAIN)
+    events = await ValidateReturnForm().run(dispatcher, t, DOMAIN)
     slots = {event["name"]: event["value"] for event in events if event.get("event") == "slot"}
     return slots, [message.get("response") or message.get("text") for message in dispatcher.messages]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from actions.dates import add_months, format_date, format_day
-from actions.kb import FlagQuestion, ReturnPolicy
+from actions.returns.policy import FlagQuestion, ReturnPolicy
 from actions.shop.base import RELEASED_STATUSES, Order, OrderItem, ReturnRequest
 
 
