@@ -25,6 +25,7 @@ from actions.kb import Article
 from actions.knowledge import knowledge_service
 from actions.retrieval import Verdict
 from actions.returns.report import offer_report
+from helpdesk_payload import FEEDBACK, UNRESOLVED
 
 ARTICLE_ENTITY = "article"
 
@@ -109,7 +110,7 @@ class ActionAnswerFaq(Action):
         }.get(intent or "", ("kb_miss", "utter_faq_not_sure"))
         dispatcher.utter_message(response=response)
         send_to_helpdesk(
-            dispatcher, "unresolved", reason=reason, nlu=nlu_summary(tracker), kb=verdict.details()
+            dispatcher, UNRESOLVED, reason=reason, nlu=nlu_summary(tracker), kb=verdict.details()
         )
         if in_form:
             return [SlotSet("faq_feedback_asked", False)]
@@ -128,7 +129,7 @@ class ActionFaqFeedback(Action):
     ) -> list[EventType]:
         helpful = intent_of(tracker.latest_message) == "affirm"
         details: dict[str, Any] = {"article": tracker.get_slot("faq_article"), "helpful": helpful}
-        send_to_helpdesk(dispatcher, "feedback", **details)
+        send_to_helpdesk(dispatcher, FEEDBACK, **details)
         events: list[EventType] = [SlotSet("faq_feedback_asked", False)]
         if helpful:
             dispatcher.utter_message(response="utter_faq_glad")
@@ -154,5 +155,5 @@ class ActionInformUnclear(Action):
         if not message.get("entities") and not unclear_answer(message):
             return await ActionAnswerFaq().run(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_inform_unclear")
-        send_to_helpdesk(dispatcher, "unresolved", reason="unclear", nlu=nlu_summary(tracker))
+        send_to_helpdesk(dispatcher, UNRESOLVED, reason="unclear", nlu=nlu_summary(tracker))
         return []
