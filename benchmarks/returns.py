@@ -100,7 +100,9 @@ def report(results: dict[str, Any]) -> str:
             f"{cell('phrases_meaning'):>20}"
         )
     threshold = results["threshold"]
-    lines.append(f"  meaning threshold {threshold} (actions/returns/vocabulary.yml); on the development part:")
+    lines.append(
+        f"  meaning threshold {threshold} (actions/returns/vocabulary.yml); on the development part:"
+    )
     for question, r in results["questions"].items():
         sweep = ", ".join(f"{t}: {s['right']:.0%}/{s['wrong']:.0%}" for t, s in r["dev_sweep"].items())
         lines.append(f"    {question}: {sweep}")

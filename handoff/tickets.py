@@ -426,4 +426,3 @@ def transcript(session: Session, conversation_id: str) -> list[dict[str, Any]]:
     ids = {message.agent_id for message in messages if message.agent_id}
     names = dict(session.execute(sa.select(Agent.id, Agent.name).where(Agent.id.in_(ids))).all())
     return [message_dict(message, names) for message in messages]
-

@@ -15,6 +15,7 @@ from tests.support.stack import Stack, texts
 
 pytestmark = pytest.mark.e2e
 
+
 @pytest.fixture(scope="module")
 def agents(stack: Stack) -> tuple[Agent, Agent]:
     stack.create_agent("alex.e2e@shop.test", PASSWORD, "agent", "Alex")
