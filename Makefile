@@ -57,10 +57,10 @@ test-fast: install services
 services:
 	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || { \
 	  command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; } || \
-	  echo "PostgreSQL is not running on 127.0.0.1:5432: its tests will fail (see README)"
+	  echo "PostgreSQL is not running on 127.0.0.1:5432: its tests will fail (see docs/testing.md)"
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
 	  command -v redis-server >/dev/null && redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null; } || \
-	  echo "Redis is not running on 127.0.0.1:6379: its tests will fail (see README)"
+	  echo "Redis is not running on 127.0.0.1:6379: its tests will fail (see docs/testing.md)"
 
 # rasa-webchat, unchanged from npm, for the test that Rasa users' widget chats with the gateway.
 WEBCHAT := tests/webchat/node_modules/rasa-webchat/lib/index.js

@@ -18,7 +18,7 @@ def cli(log_level: str) -> None:
 
 @cli.command()
 def serve() -> None:
-    """Run the gateway (settings from the environment: see README)."""
+    """Run the gateway (settings from the environment: see docs/operations.md, "Configuration")."""
     from bot.app import create_app
 
     settings = Settings.from_env()

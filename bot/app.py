@@ -109,7 +109,7 @@ async def _http_and_router(app: web.Application) -> AsyncIterator[None]:
 async def _telegram(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if not settings.telegram_token:
-        logger.info("Telegram is off: set TELEGRAM_TOKEN to turn it on (see README)")
+        logger.info("Telegram is off: set TELEGRAM_TOKEN to turn it on (see docs/channels.md)")
         yield
         return
     channel = TelegramChannel(app, settings)

@@ -6,7 +6,7 @@ shop. A few passes of supervised training over the examples (a cosine classifier
 pooled sentence vectors, its weights started at each class's mean vector, cross-entropy)
 pull each class's examples together and apart from the others; a classifier trained on the
 tuned vectors afterwards generalises better from ten examples per class. Measured on
-Banking77 with 10 examples per intent (README, "The NLU pipeline").
+Banking77 with 10 examples per intent (docs/nlu.md, "The NLU pipeline").
 
 The word embeddings stay frozen: they are half the model's weights, their gradients are
 sparse and few examples would mostly push rare words around. Only the six transformer

@@ -43,7 +43,7 @@ class EmbeddingIntentClassifier(GraphComponent, IntentClassifier):
         return {
             FEATURIZERS: [DEFAULT_ALIAS],
             # Regularisation of the regression and weight of the nearest-example term, chosen
-            # by measurement on Banking77 and CLINC150 (README, "The NLU pipeline").
+            # by measurement on Banking77 and CLINC150 (docs/nlu.md, "The NLU pipeline").
             "C": 30.0,
             "neighbour_weight": 10.0,
             # A message whose closest training example is less similar than this loses most of
