@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install lock model train evaluate run test test-fast bench bench-nlu lint validate export-nlu services browser webchat clean
+.PHONY: install lock model train evaluate run test test-fast bench bench-nlu profile lint validate export-nlu services browser webchat clean
 
 install: $(STAMP)
 
@@ -77,6 +77,11 @@ browser:
 
 bench: model
 	$(PY) -m benchmarks
+
+# Where one message's time goes, by part: gateway, NLU components, policies, action calls
+# (JSON, HTTP, the action itself), tracker store, lock store (benchmarks/profile.py).
+profile: model
+	$(PY) -m benchmarks.profile $(ARGS)
 
 # Banking77 and CLINC150, this project's pipeline beside Rasa's default one (about an hour
 # on 2 cores, most of it DIET). Test files: make bench-nlu ARGS="--banking77-test test.csv"
