@@ -188,3 +188,7 @@ def one_of(*choices: str) -> type[FieldType]:
             return None if value in choices else f"must be one of {', '.join(choices)}, not {value!r}"
 
     return Choice
+
+
+# A non-empty string without placeholders: titles, explanations, questions.
+Text = text()

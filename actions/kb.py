@@ -19,11 +19,11 @@ from actions.data_files import (
     KnowledgeBaseError,
     OptionalStrings,
     Strings,
+    Text,
     display,
     one_of,
     parse_yaml,
     read_text,
-    text,
 )
 from actions.returns.policy import ReturnPolicy, read_return_policy
 
@@ -105,7 +105,7 @@ class _Fields:
                 self.error(f"{prefix}{key}", f"is not a known field (known: {', '.join(sorted(allowed))})")
 
     def text(self, data: Mapping[str, Any], key: str, field: str) -> str:
-        return self._read(data, key, field, TEXT, "")
+        return self._read(data, key, field, Text, "")
 
     def strings(
         self, data: Mapping[str, Any], key: str, field: str, required: bool = True
@@ -128,9 +128,6 @@ class _Fields:
             self.error(field, problem)
             return default
         return kind.convert(data[key])
-
-
-TEXT = text()
 
 
 # --- articles ----------------------------------------------------------------------------

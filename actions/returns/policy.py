@@ -29,6 +29,7 @@ from actions.data_files import (
     Money,
     OptionalStrings,
     Strings,
+    Text,
     display,
     one_of,
     parse_yaml,
@@ -131,7 +132,6 @@ class OptionalReasons(Reasons):
         return OptionalStrings.problem(value) or super().problem(value)
 
 
-Text = text()
 WindowText = text("days", "last_day")
 WarrantyText = text("months", "last_day")
 ReportText = text("hours", "delivered")
