@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install lock model train evaluate run test test-fast bench bench-nlu profile lint validate export-nlu services browser webchat clean
+.PHONY: install lock model train evaluate run test test-fast bench bench-load bench-nlu profile lint validate export-nlu services browser webchat clean
 
 install: $(STAMP)
 
@@ -82,6 +82,11 @@ bench: model
 # (JSON, HTTP, the action itself), tracker store, lock store (benchmarks/profile.py).
 profile: model
 	$(PY) -m benchmarks.profile $(ARGS)
+
+# Web customers over Socket.IO at a human pace, 25 more at each level until p95 passes one
+# second, beside a stock `rasa init` bot on the same Rasa (benchmarks/load.py, ~15 minutes).
+bench-load: model
+	$(PY) -m benchmarks.load $(ARGS)
 
 # Banking77 and CLINC150, this project's pipeline beside Rasa's default one (about an hour
 # on 2 cores, most of it DIET). Test files: make bench-nlu ARGS="--banking77-test test.csv"

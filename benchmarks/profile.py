@@ -1,6 +1,6 @@
 """`make profile`: where the time of one customer message goes, by part.
 
-    python -m benchmarks.profile [--messages 120]
+    python -m benchmarks.profile [--messages 120] [--scripts]
 
 Held-out customer messages (benchmarks/data/nlu_heldout.yml, ten conversations) go through
 two set-ups started from the same model, one message at a time:
@@ -15,6 +15,9 @@ two set-ups started from the same model, one message at a time:
    tracker made JSON, the HTTP round trip, the action itself and the server's own work,
    timed inside the server by benchmarks/action_timing.py), the tracker store, the lock
    store.
+
+With --scripts the messages are whole conversations from make bench-load's scripts (order
+checks, returns with their forms, policy questions) instead.
 
 It prints milliseconds per message (mean and median) and calls per message for each part,
 and writes benchmarks/results/profile.json.
@@ -135,6 +138,8 @@ def instrument() -> None:
     from rasa.engine.graph import GraphNode
     from rasa.utils.endpoints import EndpointConfig
 
+    import bot.nlu  # noqa: F401 - first its changes to Rasa (as loading the model makes them), then the timers
+
     def node(self: GraphNode, *args: Any) -> str:
         return f"{PROFILE.phase}: {self._component_class.__name__} ({self._node_name})"
 
@@ -155,6 +160,19 @@ def conversations(count: int) -> list[tuple[str, str]]:
     """(sender, text) for `count` held-out messages in ten conversations."""
     texts = [example["text"] for example in load_examples(HELD_OUT)][:count]
     return [(f"profile-{n % 10:02d}", text) for n, text in enumerate(texts)]
+
+
+def scripted(count: int) -> list[tuple[str, str]]:
+    """(sender, text) for the first `count` messages of make bench-load's scripts, each script
+    one sender, in order (a button pressed is sent as its title)."""
+    from benchmarks.load import scripts
+
+    messages = [
+        (f"script-{n:03d}", turn.get("user") or turn["press"])
+        for n, script in enumerate(scripts())
+        for turn in script
+    ]
+    return messages[:count]
 
 
 async def over_http(stack: Stack, messages: list[tuple[str, str]]) -> dict[str, Any]:
@@ -250,8 +268,12 @@ def report(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=120)
+    parser.add_argument(
+        "--scripts", action="store_true",
+        help="whole conversations from make bench-load's scripts instead of held-out messages",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    messages = conversations(args.messages)
+    messages = (scripted if args.scripts else conversations)(args.messages)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
         workdir = Path(tmp)
         stack = TimedStack(workdir)

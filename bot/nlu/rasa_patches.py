@@ -1,12 +1,30 @@
-"""A cost of Rasa's own that this project removes, in the Rasa server's process.
+"""Costs of Rasa's own that this project removes, in the Rasa server's process.
 
-Rasa 3.6 checks every response of the action server against its JSON schema with
-`jsonschema.validate`, which first validates the schema itself against the metaschema and
-builds a new validator each time: 26-30 ms per call on this 2-core machine, more than the
-action server takes to answer, and every customer message makes one call or more (the
-frustration assessment is one). `make profile` showed it as a quarter of Rasa's time per
-message. The schema is a constant, so here it is checked once and its validator kept;
-responses are validated exactly as before and fail with the same error.
+`make profile` (docs/benchmarks.md) found each of them in one customer message:
+
+- Rasa 3.6 checks every response of the action server against its JSON schema with
+  `jsonschema.validate`, which first validates the schema itself against the metaschema and
+  builds a new validator each time: 26-30 ms per call on this 2-core machine. The schema is
+  a constant, so here it is checked once and its validator kept; responses are validated
+  exactly as before and fail with the same error.
+- Every request to the action server opens a new aiohttp session, so a new TCP connection:
+  here the session Rasa configures for an endpoint (its headers, auth and timeout) is made
+  once per event loop and kept, so calls reuse their connections.
+- On SQLite, Rasa's SQL tracker store gets SQLAlchemy 1.4's default for a file, no
+  connection pool: every load and save opens the file again, in rollback-journal mode, with
+  a full sync on every commit. Here it keeps its connections and runs in WAL mode with
+  synchronous=NORMAL (as the helpdesk's database does, handoff/db.py): a committed message
+  survives a crash of the process, readers do not wait for the writer. PostgreSQL is left
+  as Rasa configures it.
+- Every prediction runs every policy, although the ensemble then takes RulePolicy's answer
+  whenever that policy is certain (confidence 1, the highest priority): then TED, a
+  TensorFlow model and the largest single cost of a message, only spent its time. Here,
+  when RulePolicy has already answered this tracker with certainty, TED and the
+  Memoization policy answer "no prediction" at once; the ensemble picks the same action
+  with the same policy name and confidence. TED is skipped only if it was trained without
+  end-to-end text, so it could never have overruled the rule with an end-to-end
+  prediction, and not after a rejected action (whose confidence the ensemble then zeroes in
+  every prediction). If Rasa's graph ran TED first, nothing would be skipped.
 
 Imported by bot/nlu/__init__.py: Rasa imports this package when it loads the model, since
 config.yml names its components.
@@ -14,14 +32,34 @@ config.yml names its components.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import threading
 from typing import Any
 
+import aiohttp
+import sqlalchemy as sa
 from jsonschema import validators
 from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
+from rasa.core import tracker_store
 from rasa.core.actions.action import RemoteAction
+from rasa.core.policies.memoization import MemoizationPolicy
+from rasa.core.policies.policy import Policy, PolicyPrediction
+from rasa.core.policies.rule_policy import RulePolicy
+from rasa.core.policies.ted_policy import TEDPolicy
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, ActionExecutionRejected
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import TEXT
+from rasa.utils.endpoints import EndpointConfig
+
+_rasa_engine_kwargs = tracker_store.create_engine_kwargs
+_rasa_session = EndpointConfig.session
+_rasa_rule_predict = RulePolicy.predict_action_probabilities
+_rasa_ted_predict = TEDPolicy.predict_action_probabilities
+_rasa_memo_predict = MemoizationPolicy.predict_action_probabilities
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,5 +84,124 @@ def validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     raise error
 
 
+class _KeptSession:
+    """What `async with endpoint.session() as session` gets: a kept session, not closed after."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        return self._session
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+_sessions: dict[tuple[Any, ...], aiohttp.ClientSession] = {}
+
+
+def kept_session(self: EndpointConfig) -> _KeptSession:
+    """EndpointConfig.session, made once per event loop and endpoint settings."""
+    key = (
+        id(asyncio.get_running_loop()),
+        tuple(sorted(self.headers.items())),
+        tuple(sorted(self.basic_auth.items())),
+    )
+    session = _sessions.get(key)
+    if session is None or session.closed or session.loop.is_closed():
+        session = _sessions[key] = _rasa_session(self)
+    return _KeptSession(session)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engine_kwargs(url: Any) -> dict[str, Any]:
+    """Rasa's engine settings for the tracker store; for SQLite, a pool of kept connections."""
+    if sa.engine.make_url(url).get_backend_name() != "sqlite":
+        return _rasa_engine_kwargs(url)
+    return {"poolclass": sa.pool.QueuePool, "connect_args": {"check_same_thread": False, "timeout": 15}}
+
+
+class _LastRule(threading.local):
+    """RulePolicy's latest prediction and the tracker (and its length) it was made for."""
+
+    tracker: DialogueStateTracker | None = None
+    events = -1
+    prediction: PolicyPrediction | None = None
+
+
+_last_rule = _LastRule()
+# False runs every policy on every prediction, as Rasa does (the tests compare the two).
+skip_when_rules_decide = True
+
+
+def rule_predict(
+    self: RulePolicy, tracker: DialogueStateTracker, domain: Domain, *args: Any, **kwargs: Any
+) -> PolicyPrediction:
+    prediction = _rasa_rule_predict(self, tracker, domain, *args, **kwargs)
+    _last_rule.tracker, _last_rule.events, _last_rule.prediction = tracker, len(tracker.events), prediction
+    return prediction
+
+
+def rule_is_certain(tracker: DialogueStateTracker, priority: int) -> bool:
+    """RulePolicy answered this very tracker, as it is now, with confidence 1 and a higher
+    priority than `priority`: the ensemble takes its answer whatever another policy says."""
+    prediction = _last_rule.prediction
+    if not (
+        skip_when_rules_decide
+        and prediction is not None
+        and _last_rule.tracker is tracker
+        and _last_rule.events == len(tracker.events)
+        and prediction.max_confidence >= 1.0
+        and prediction.policy_priority > priority
+    ):
+        return False
+    # After a rejected action the ensemble zeroes that action in every prediction, and the
+    # others' answers may then count.
+    last = next(
+        (e for e in reversed(tracker.events) if isinstance(e, ActionExecuted | ActionExecutionRejected)),
+        None,
+    )
+    return not isinstance(last, ActionExecutionRejected)
+
+
+def _nothing(policy: Policy, domain: Domain) -> PolicyPrediction:
+    return policy._prediction(policy._default_predictions(domain))
+
+
+def ted_predict(
+    self: TEDPolicy, tracker: DialogueStateTracker, domain: Domain, *args: Any, **kwargs: Any
+) -> PolicyPrediction:
+    if TEXT not in self.fake_features and rule_is_certain(tracker, self.priority):
+        return _nothing(self, domain)
+    return _rasa_ted_predict(self, tracker, domain, *args, **kwargs)
+
+
+def memo_predict(
+    self: MemoizationPolicy, tracker: DialogueStateTracker, domain: Domain, *args: Any, **kwargs: Any
+) -> PolicyPrediction:
+    if rule_is_certain(tracker, self.priority):
+        return _nothing(self, domain)
+    return _rasa_memo_predict(self, tracker, domain, *args, **kwargs)
+
+
 def install() -> None:
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    EndpointConfig.session = kept_session  # type: ignore[method-assign,assignment]
+    tracker_store.create_engine_kwargs = create_engine_kwargs
+    RulePolicy.predict_action_probabilities = rule_predict  # type: ignore[method-assign]
+    TEDPolicy.predict_action_probabilities = ted_predict  # type: ignore[method-assign]
+    MemoizationPolicy.predict_action_probabilities = memo_predict  # type: ignore[method-assign]
+    if not sa.event.contains(sa.engine.Engine, "connect", _on_connect):
+        sa.event.listen(sa.engine.Engine, "connect", _on_connect)
+
+
+def _on_connect(dbapi_connection: Any, record: Any) -> None:
+    # Every engine of the Rasa process; only SQLite's connections get the pragmas.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        _sqlite_connect(dbapi_connection, record)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from rasa_sdk import Tracker
 
-from actions.escalation import assess, impact, priority, problem_kind
+from actions.assessment import assess
+from actions.escalation import impact, priority, problem_kind
 from actions.shop.base import Order, OrderItem
 
 T0 = 1_800_000_000.0
@@ -113,7 +114,7 @@ def test_asked_again_means_the_same_request_in_about_the_same_words(
 async def test_an_escalation_waits_until_it_happens_and_is_not_announced_twice() -> None:
     from rasa_sdk.executor import CollectingDispatcher
 
-    from actions.escalation import ActionAssessFrustration
+    from actions.assessment import ActionAssessFrustration
 
     calm = [user("ok", "affirm", 0.05, T0)]
     pending = {"frustration": 0.0, "escalate": True, "escalation_reason": "frustration"}

@@ -141,6 +141,10 @@ class Stack:
             time.sleep(1)
         raise StackError(f"stack not healthy after {timeout:.0f}s: {last}\n{self.logs()}")
 
+    def pids(self) -> dict[str, int]:
+        """Each running process's id, by name (rasa, actions, gateway)."""
+        return {name: process.pid for name, process in self._processes.items() if process.poll() is None}
+
     def stop(self, name: str) -> None:
         process = self._processes.pop(name, None)
         if process is None or process.poll() is not None:
