@@ -10,11 +10,6 @@ STAMP := $(VENV)/.installed
 PYTHON310 ?= $(shell pyenv which python 2>/dev/null | grep -q '3\.10' && pyenv which python || command -v python3.10 || echo $(HOME)/.pyenv/versions/3.10.13/bin/python)
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-# One TensorFlow thread per process (Rasa's TED and DIET, the encoder while training): a
-# message is too small to split, and under load spare threads only spin against the other
-# processes (make bench-load: p95 at 50 customers 1,963 -> 968 ms).
-export TF_INTER_OP_PARALLELISM_THREADS ?= 1
-export TF_INTRA_OP_PARALLELISM_THREADS ?= 1
 export PYTHONUNBUFFERED := 1
 # Models load from installed packages only; nothing is fetched from a model hub.
 export HF_HUB_OFFLINE := 1

@@ -42,7 +42,7 @@ import socketio
 import yaml
 
 from benchmarks.cli import RESULTS, latency_stats
-from tests.support.stack import BIN, ROOT, Stack, StackError, free_port
+from tests.support.stack import BIN, ROOT, SERVING_ENV, Stack, StackError, free_port
 
 SCRIPTS = Path(__file__).resolve().parent / "data" / "conversations.yml"
 # Whole conversations the bot settles itself; handoffs leave the bot, cancellations change
@@ -345,7 +345,9 @@ class PeerBot:
             "--model",
             "models",
         ]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        # The same thread settings as this project's processes: the peer is not held back by
+        # spinning OpenBLAS threads either.
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **SERVING_ENV}
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
                 command, cwd=directory, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -366,13 +368,23 @@ class PeerBot:
             self.process.wait(timeout=30)
 
 
-class _Skip(Exception):
-    pass
-
-
 def _warm_up(url: str, marks_turns: bool) -> None:
     """A few conversations first, so neither side pays for its first-call setup in a level."""
     asyncio.run(run_level(url, marks_turns, customers=4, seconds=8, seed=0))
+
+
+def measure_peer(levels: list[int], seconds: float, workdir: Path) -> list[dict[str, Any]]:
+    """The same levels against the stock rasa init bot."""
+    peer = PeerBot()
+    try:
+        peer.start(workdir / "rasa-init.log")
+        assert peer.process is not None
+        _warm_up(peer.url, False)
+        print("Baseline: stock rasa init bot, same Rasa, its socketio channel:", flush=True)
+        pids = {"rasa": peer.process.pid}
+        return asyncio.run(ramp("rasa init", peer.url, False, pids, levels, seconds, until_over=False))
+    finally:
+        peer.stop()
 
 
 def measure(seconds: float, step: int, most: int, baseline: bool = True) -> dict[str, Any]:
@@ -392,22 +404,7 @@ def measure(seconds: float, step: int, most: int, baseline: bool = True) -> dict
         finally:
             stack.stop_all()
         ran = [level["customers"] for level in results["assistant"]] if baseline else []
-        peer = PeerBot()
-        try:
-            if not ran:
-                results["rasa_init"] = []
-                raise _Skip
-            peer.start(Path(workdir) / "rasa-init.log")
-            assert peer.process is not None
-            _warm_up(peer.url, False)
-            print("Baseline: stock rasa init bot, same Rasa, its socketio channel:", flush=True)
-            results["rasa_init"] = asyncio.run(
-                ramp("rasa init", peer.url, False, {"rasa": peer.process.pid}, ran, seconds, until_over=False)
-            )
-        except _Skip:
-            pass
-        finally:
-            peer.stop()
+        results["rasa_init"] = measure_peer(ran, seconds, Path(workdir)) if ran else []
     for name in ("assistant", "rasa_init"):
         held = [
             lvl["customers"] for lvl in results[name] if lvl["p95_ms"] < ONE_SECOND_MS and not lvl["errors"]
