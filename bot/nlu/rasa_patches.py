@@ -140,6 +140,8 @@ _last_rule = _LastRule()
 skip_when_rules_decide = True
 
 
+# Rasa's graph reads the signature and type hints to decide what a policy is given: keep its own.
+@functools.wraps(_rasa_rule_predict)
 def rule_predict(
     self: RulePolicy, tracker: DialogueStateTracker, domain: Domain, *args: Any, **kwargs: Any
 ) -> PolicyPrediction:
@@ -174,6 +176,7 @@ def _nothing(policy: Policy, domain: Domain) -> PolicyPrediction:
     return policy._prediction(policy._default_predictions(domain))
 
 
+@functools.wraps(_rasa_ted_predict)
 def ted_predict(
     self: TEDPolicy, tracker: DialogueStateTracker, domain: Domain, *args: Any, **kwargs: Any
 ) -> PolicyPrediction:
@@ -182,6 +185,7 @@ def ted_predict(
     return _rasa_ted_predict(self, tracker, domain, *args, **kwargs)
 
 
+@functools.wraps(_rasa_memo_predict)
 def memo_predict(
     self: MemoizationPolicy, tracker: DialogueStateTracker, domain: Domain, *args: Any, **kwargs: Any
 ) -> PolicyPrediction:
