@@ -19,8 +19,8 @@
 - Every prediction runs every policy, although the ensemble then takes RulePolicy's answer
   whenever that policy is certain (confidence 1, the highest priority): then TED, a
   TensorFlow model and the largest single cost of a message, only spent its time. Here,
-  when RulePolicy has already answered this tracker with certainty, TED and the
-  Memoization policy answer "no prediction" at once; the ensemble picks the same action
+  when RulePolicy has already answered this tracker with certainty, TED answers "no
+  prediction" at once; the ensemble picks the same action
   with the same policy name and confidence. TED is skipped only if it was trained without
   end-to-end text, so it could never have overruled the rule with an end-to-end
   prediction, and not after a rejected action (whose confidence the ensemble then zeroes in
@@ -44,7 +44,6 @@ from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 from rasa.core import tracker_store
 from rasa.core.actions.action import RemoteAction
-from rasa.core.policies.memoization import MemoizationPolicy
 from rasa.core.policies.policy import Policy, PolicyPrediction
 from rasa.core.policies.rule_policy import RulePolicy
 from rasa.core.policies.ted_policy import TEDPolicy
@@ -59,7 +58,6 @@ _rasa_engine_kwargs = tracker_store.create_engine_kwargs
 _rasa_session = EndpointConfig.session
 _rasa_rule_predict = RulePolicy.predict_action_probabilities
 _rasa_ted_predict = TEDPolicy.predict_action_probabilities
-_rasa_memo_predict = MemoizationPolicy.predict_action_probabilities
 
 
 @functools.lru_cache(maxsize=1)
@@ -111,13 +109,6 @@ def kept_session(self: EndpointConfig) -> _KeptSession:
     if session is None or session.closed or session.loop.is_closed():
         session = _sessions[key] = _rasa_session(self)
     return _KeptSession(session)
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def create_engine_kwargs(url: Any) -> dict[str, Any]:
@@ -185,27 +176,20 @@ def ted_predict(
     return _rasa_ted_predict(self, tracker, domain, *args, **kwargs)
 
 
-@functools.wraps(_rasa_memo_predict)
-def memo_predict(
-    self: MemoizationPolicy, tracker: DialogueStateTracker, domain: Domain, *args: Any, **kwargs: Any
-) -> PolicyPrediction:
-    if rule_is_certain(tracker, self.priority):
-        return _nothing(self, domain)
-    return _rasa_memo_predict(self, tracker, domain, *args, **kwargs)
-
-
 def install() -> None:
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
     EndpointConfig.session = kept_session  # type: ignore[method-assign,assignment]
     tracker_store.create_engine_kwargs = create_engine_kwargs
     RulePolicy.predict_action_probabilities = rule_predict  # type: ignore[method-assign]
     TEDPolicy.predict_action_probabilities = ted_predict  # type: ignore[method-assign]
-    MemoizationPolicy.predict_action_probabilities = memo_predict  # type: ignore[method-assign]
     if not sa.event.contains(sa.engine.Engine, "connect", _on_connect):
         sa.event.listen(sa.engine.Engine, "connect", _on_connect)
 
 
-def _on_connect(dbapi_connection: Any, record: Any) -> None:
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Every engine of the Rasa process; only SQLite's connections get the pragmas.
     if type(dbapi_connection).__module__.startswith("sqlite3"):
-        _sqlite_connect(dbapi_connection, record)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

@@ -1,4 +1,4 @@
-"""With the trained model, skipping TED and Memoization when RulePolicy is certain
+"""With the trained model, skipping TED when RulePolicy is certain
 (bot/nlu/rasa_patches.py) changes no prediction: at every step of every story and rule in
 data/, the action, the policy that chose it and its confidence are those of Rasa's full
 ensemble, and TED was in fact skipped for most of them."""
