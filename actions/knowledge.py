@@ -15,6 +15,7 @@ import threading
 from actions.retrieval import KnowledgeService
 from actions.returns.policy import ReturnPolicy
 from actions.settings import get_settings
+from serving import freeze_heap
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def _warm_up() -> None:
         knowledge_service().index()
     except Exception:  # logged by the service; the first question will report it again
         logger.exception("The knowledge base could not be loaded at start-up")
+    freeze_heap("loading the encoder and indexing the knowledge base")
 
 
 if "rasa_sdk.endpoint" in sys.modules:

@@ -387,6 +387,18 @@ def measure_peer(levels: list[int], seconds: float, workdir: Path) -> list[dict[
         peer.stop()
 
 
+LOGS = ROOT / "var" / "bench" / "load-logs"
+
+
+def _keep_logs(workdir: Path) -> None:
+    """The processes' logs of the last run, kept under var/ (the run's directory is removed)."""
+    shutil.rmtree(LOGS, ignore_errors=True)
+    LOGS.mkdir(parents=True)
+    for log in workdir.glob("*.log"):
+        shutil.copy(log, LOGS / log.name)
+    print(f"Logs of the assistant's processes: {LOGS.relative_to(ROOT)}/", flush=True)
+
+
 def measure(seconds: float, step: int, most: int, baseline: bool = True) -> dict[str, Any]:
     results: dict[str, Any] = {"seconds_per_level": seconds}
     with tempfile.TemporaryDirectory() as workdir:
@@ -403,6 +415,7 @@ def measure(seconds: float, step: int, most: int, baseline: bool = True) -> dict
             )
         finally:
             stack.stop_all()
+            _keep_logs(Path(workdir))
         ran = [level["customers"] for level in results["assistant"]] if baseline else []
         results["rasa_init"] = measure_peer(ran, seconds, Path(workdir)) if ran else []
     for name in ("assistant", "rasa_init"):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import statistics
 import sys
@@ -154,6 +155,21 @@ def instrument() -> None:
     timed(RemoteAction, "_action_call_format", lambda *a, **k: "action calls: tracker to JSON")
     timed(EndpointConfig, "request", lambda *a, **k: "action calls: HTTP round trip")
     timed(Agent, "handle_message", lambda *a, **k: "Rasa, the whole message")
+    gc.callbacks.append(_collection_timer())
+
+
+def _collection_timer() -> Callable[[str, dict[str, Any]], None]:
+    """Python's garbage collections (which stop the process) as parts, by generation."""
+    started = [0.0]
+
+    def callback(event: str, info: dict[str, Any]) -> None:
+        if event == "start":
+            started[0] = time.perf_counter()
+        else:
+            part = "garbage collection: full" if info["generation"] == 2 else "garbage collection: young"
+            PROFILE.add(part, time.perf_counter() - started[0])
+
+    return callback
 
 
 def conversations(count: int) -> list[tuple[str, str]]:

@@ -37,6 +37,7 @@ from handoff import api, db
 from handoff.auth import LoginThrottle, Sessions
 from handoff.hub import create_hub
 from handoff.service import Helpdesk, HelpdeskConfig
+from serving import freeze_heap
 from training import retraining
 from training import routes as training_routes
 
@@ -77,7 +78,12 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_delivery)
     web_pages.add_routes(app)
     training_routes.add_routes(app, settings.project_dir)
+    app.on_startup.append(_freeze_heap)  # after the cleanup contexts above have started
     return app
+
+
+async def _freeze_heap(_app: web.Application) -> None:
+    freeze_heap("the gateway's start-up")
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -25,6 +25,9 @@
   end-to-end text, so it could never have overruled the rule with an end-to-end
   prediction, and not after a rejected action (whose confidence the ensemble then zeroes in
   every prediction). If Rasa's graph ran TED first, nothing would be skipped.
+- Python's full garbage collections walked the half a million objects of a loaded model and
+  stopped the server for 270 ms or more every few seconds under load: here the heap is
+  frozen (serving.py) once a model is loaded, at start-up and after `PUT /model`.
 
 Imported by bot/nlu/__init__.py: Rasa imports this package when it loads the model, since
 config.yml names its components.
@@ -33,6 +36,7 @@ config.yml names its components.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from typing import Any
@@ -44,6 +48,7 @@ from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 from rasa.core import tracker_store
 from rasa.core.actions.action import RemoteAction
+from rasa.core.agent import Agent
 from rasa.core.policies.policy import Policy, PolicyPrediction
 from rasa.core.policies.rule_policy import RulePolicy
 from rasa.core.policies.ted_policy import TEDPolicy
@@ -54,10 +59,13 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import TEXT
 from rasa.utils.endpoints import EndpointConfig
 
+from serving import freeze_heap
+
 _rasa_engine_kwargs = tracker_store.create_engine_kwargs
 _rasa_session = EndpointConfig.session
 _rasa_rule_predict = RulePolicy.predict_action_probabilities
 _rasa_ted_predict = TEDPolicy.predict_action_probabilities
+_rasa_load_model = Agent.load_model
 
 
 @functools.lru_cache(maxsize=1)
@@ -176,7 +184,24 @@ def ted_predict(
     return _rasa_ted_predict(self, tracker, domain, *args, **kwargs)
 
 
+@functools.wraps(_rasa_load_model)
+def load_model(self: Agent, *args: Any, **kwargs: Any) -> None:
+    _rasa_load_model(self, *args, **kwargs)
+    freeze_heap("loading the model")
+
+
+def _freeze_after_first_load() -> None:
+    # install() runs while Rasa loads its first model (the model's components import this
+    # package), too late to wrap that call: the heap is frozen once the loading code returns
+    # to the event loop. Without a running loop (rasa train, rasa shell) nothing is frozen.
+    with contextlib.suppress(RuntimeError):
+        asyncio.get_running_loop().call_soon(freeze_heap, "loading the model")
+
+
 def install() -> None:
+    if Agent.load_model is not load_model:
+        Agent.load_model = load_model  # type: ignore[method-assign]
+        _freeze_after_first_load()
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
     EndpointConfig.session = kept_session  # type: ignore[method-assign,assignment]
     tracker_store.create_engine_kwargs = create_engine_kwargs
