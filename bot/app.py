@@ -101,7 +101,7 @@ async def _http_and_router(app: web.Application) -> AsyncIterator[None]:
     app[HUB] = hub
     async with aiohttp.ClientSession() as session:
         app[HTTP] = session
-        rasa = RasaClient(session, settings.rasa_url, settings.rasa_timeout_seconds, settings.rasa_token)
+        rasa = RasaClient(session, settings.rasa_urls, settings.rasa_timeout_seconds, settings.rasa_token)
         texts = load_texts(settings.texts_file)
         helpdesk = Helpdesk(app[DATABASE], hub, rasa, texts, app[CONFIG])
         app[api.HELPDESK] = helpdesk

@@ -28,17 +28,31 @@ async def _get_json(
         return {"status": "down", "error": str(error) or type(error).__name__}, None
 
 
-async def _check_rasa(app: web.Application) -> dict[str, Any]:
+async def _check_one_rasa(app: web.Application, base_url: str) -> dict[str, Any]:
     settings = app[SETTINGS]
-    result, status = await _get_json(
-        app[HTTP], f"{settings.rasa_url}/status", settings.health_timeout_seconds
-    )
+    result, status = await _get_json(app[HTTP], f"{base_url}/status", settings.health_timeout_seconds)
     if status is not None:
         # /status answers before a model is loaded: check that one is.
         if not status.get("model_file"):
             return {"status": "down", "error": "no model loaded"}
         result["model"] = status["model_file"]
     return result
+
+
+async def _check_rasa(app: web.Application) -> dict[str, Any]:
+    """Up when every Rasa server is up with a model; with several, each one's state too."""
+    urls = app[SETTINGS].rasa_urls
+    results = await asyncio.gather(*(_check_one_rasa(app, url) for url in urls))
+    if len(results) == 1:
+        return results[0]
+    servers = dict(zip(urls, results, strict=True))
+    down = [f"{url}: {result['error']}" for url, result in servers.items() if result["status"] != "up"]
+    combined: dict[str, Any] = {"status": "down" if down else "up", "servers": servers}
+    if down:
+        combined["error"] = "; ".join(down)
+    else:
+        combined["model"] = results[0]["model"]
+    return combined
 
 
 async def _check_action_server(app: web.Application) -> dict[str, Any]:

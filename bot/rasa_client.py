@@ -1,9 +1,17 @@
 """Rasa's HTTP API, as the gateway uses it: the REST channel, and the tracker routes that
-keep the assistant's memory in step while a person holds the conversation."""
+keep the assistant's memory in step while a person holds the conversation.
+
+With several Rasa servers (RASA_URL lists them) each conversation is pinned to one by a hash
+of its id, the same in every gateway process: all of a conversation's messages and tracker
+changes reach the server that holds its lock and its kept tracker, and the servers share
+the SQL tracker store. A new model is loaded into every server.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import zlib
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -16,19 +24,29 @@ class RasaUnavailable(Exception):
 
 class RasaClient:
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, timeout_seconds: float, token: str | None = None
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str | Sequence[str],
+        timeout_seconds: float,
+        token: str | None = None,
     ) -> None:
         self._session = session
-        self._base_url = base_url
+        self.base_urls = (base_url,) if isinstance(base_url, str) else tuple(base_url)
+        if not self.base_urls:
+            raise ValueError("RasaClient needs at least one Rasa URL")
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         # Rasa's API routes need the token when Rasa runs with --auth-token.
         self._params = {"token": token} if token else {}
+
+    def base_url(self, sender: str) -> str:
+        """The Rasa server that serves this conversation."""
+        return self.base_urls[zlib.crc32(sender.encode("utf-8")) % len(self.base_urls)]
 
     async def send_message(self, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         """Sends one customer message; returns the bot's replies in Rasa's REST format."""
         try:
             async with self._session.post(
-                f"{self._base_url}/webhooks/rest/webhook",
+                f"{self.base_url(sender)}/webhooks/rest/webhook",
                 json={"sender": sender, "message": text, "metadata": metadata},
                 timeout=self._timeout,
             ) as response:
@@ -41,11 +59,11 @@ class RasaClient:
             raise RasaUnavailable("Rasa's reply is not a list of messages")
         return replies
 
-    async def _call(self, method: str, path: str, body: Any = None, **params: str) -> Any:
+    async def _call(self, base_url: str, method: str, path: str, body: Any = None, **params: str) -> Any:
         try:
             async with self._session.request(
                 method,
-                f"{self._base_url}{path}",
+                f"{base_url}{path}",
                 json=body,
                 params={**self._params, **params},
                 timeout=self._timeout,
@@ -59,39 +77,48 @@ class RasaClient:
     async def log_user_message(self, sender: str, text: str, metadata: dict[str, Any]) -> None:
         """Adds a customer message to the tracker, understood by the NLU, without an answer."""
         await self._call(
+            self.base_url(sender),
             "POST",
             f"/conversations/{quote(sender)}/messages",
             {"text": text, "sender": "user", "metadata": metadata},
         )
 
     async def append_events(self, sender: str, events: list[dict[str, Any]]) -> None:
-        await self._call("POST", f"/conversations/{quote(sender)}/tracker/events", events)
+        path = f"/conversations/{quote(sender)}/tracker/events"
+        await self._call(self.base_url(sender), "POST", path, events)
 
     async def tracker_events(self, sender: str) -> list[dict[str, Any]] | None:
-        tracker = await self._call("GET", f"/conversations/{quote(sender)}/tracker", include_events="ALL")
+        tracker = await self._call(
+            self.base_url(sender), "GET", f"/conversations/{quote(sender)}/tracker", include_events="ALL"
+        )
         return tracker.get("events") if isinstance(tracker, dict) else None
 
     async def tracker_slots(self, sender: str) -> dict[str, Any] | None:
-        tracker = await self._call("GET", f"/conversations/{quote(sender)}/tracker", include_events="NONE")
+        tracker = await self._call(
+            self.base_url(sender), "GET", f"/conversations/{quote(sender)}/tracker", include_events="NONE"
+        )
         return tracker.get("slots") if isinstance(tracker, dict) else None
 
     async def load_model(self, path: str) -> None:
-        """Makes Rasa serve another model (PUT /model); it answers once the model is loaded."""
-        try:
-            async with self._session.put(
-                f"{self._base_url}/model",
-                json={"model_file": path},
-                params=self._params,
-                timeout=aiohttp.ClientTimeout(total=300),
-            ) as response:
-                if response.status != 204:
-                    raise RasaUnavailable(
-                        f"Rasa refused the model: HTTP {response.status} {await response.text()}"
-                    )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            raise RasaUnavailable(str(error) or type(error).__name__) from error
+        """Makes every Rasa server serve another model (PUT /model), one after the other; each
+        answers once its model is loaded, and the others keep answering meanwhile."""
+        for base_url in self.base_urls:
+            try:
+                async with self._session.put(
+                    f"{base_url}/model",
+                    json={"model_file": path},
+                    params=self._params,
+                    timeout=aiohttp.ClientTimeout(total=300),
+                ) as response:
+                    if response.status != 204:
+                        refusal = await response.text()
+                        raise RasaUnavailable(
+                            f"Rasa at {base_url} refused the model: HTTP {response.status} {refusal}"
+                        )
+            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                raise RasaUnavailable(str(error) or type(error).__name__) from error
 
     async def model_file(self) -> str | None:
-        """The model Rasa serves now (GET /status)."""
-        status = await self._call("GET", "/status")
+        """The model Rasa serves now (GET /status of the first server)."""
+        status = await self._call(self.base_urls[0], "GET", "/status")
         return status.get("model_file") if isinstance(status, dict) else None

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_URL
+    # One Rasa server, or several separated by commas: each conversation is pinned to one.
     rasa_url: str = "http://localhost:5005"
     action_server_url: str = "http://localhost:5055"
     host: str = "0.0.0.0"
@@ -49,7 +50,9 @@ class Settings:
         defaults = cls()
         return cls(
             database_url=environ.get("DATABASE_URL", defaults.database_url),
-            rasa_url=environ.get("RASA_URL", defaults.rasa_url).rstrip("/"),
+            rasa_url=",".join(
+                url.strip().rstrip("/") for url in environ.get("RASA_URL", defaults.rasa_url).split(",")
+            ),
             action_server_url=environ.get("ACTION_SERVER_URL", defaults.action_server_url).rstrip("/"),
             host=environ.get("GATEWAY_HOST", defaults.host),
             port=int(environ.get("GATEWAY_PORT", defaults.port)),
@@ -70,6 +73,10 @@ class Settings:
             telegram_bot_username=environ.get("TELEGRAM_BOT_USERNAME") or None,
             project_dir=Path(environ.get("PROJECT_DIR") or ROOT),
         )
+
+    @property
+    def rasa_urls(self) -> tuple[str, ...]:
+        return tuple(url for url in self.rasa_url.split(",") if url)
 
     def check(self) -> None:
         """Refuses settings that cannot work, saying which."""

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from handoff import db
-from tests.support.stack import Stack
+from tests.support.stack import MAKE_RUN_RASA_SERVERS, Stack
 from tests.support.telegram_api import DEFAULT_TOKEN, FakeBotApi
 
 # The PostgreSQL server every developer and CI machine runs (trust auth on loopback).
@@ -61,12 +61,12 @@ def telegram_api() -> Iterator[FakeBotApi]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, telegram_api: FakeBotApi) -> Iterator[Stack]:
-    """Rasa with the trained model, the action server and the gateway (with Telegram on,
-    against the stand-in), once per session."""
+    """Rasa with the trained model (two servers, as make run starts them), the action server
+    and the gateway (with Telegram on, against the stand-in), once per session."""
     telegram = {
         "TELEGRAM_TOKEN": DEFAULT_TOKEN,
         "TELEGRAM_BASE_URL": telegram_api.base_url,
         "TELEGRAM_BASE_FILE_URL": telegram_api.base_file_url,
     }
-    with Stack(tmp_path_factory.mktemp("stack"), env=telegram) as running:
+    with Stack(tmp_path_factory.mktemp("stack"), env=telegram, rasa_servers=MAKE_RUN_RASA_SERVERS) as running:
         yield running

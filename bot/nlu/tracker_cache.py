@@ -117,4 +117,3 @@ async def save(self: SQLTrackerStore, tracker: DialogueStateTracker) -> None:
 def install() -> None:
     SQLTrackerStore.retrieve = retrieve  # type: ignore[method-assign]
     SQLTrackerStore.save = save  # type: ignore[method-assign]
-

@@ -24,7 +24,12 @@ def conversation_of(stack: Stack, sender: str) -> str:
 def test_health_reports_every_component_up(stack: Stack) -> None:
     report = requests.get(f"{stack.gateway_url}/health", timeout=10).json()
     assert report["status"] == "ok"
-    assert report["components"]["rasa"]["model"].startswith("model-")
+    rasa = report["components"]["rasa"]
+    assert rasa["model"].startswith("model-")
+    # as make run: two Rasa servers, both serving the model
+    assert len(stack.rasa_ports) == 2
+    assert [server["status"] for server in rasa["servers"].values()] == ["up", "up"]
+    assert {server["model"] for server in rasa["servers"].values()} == {rasa["model"]}
 
 
 def test_small_talk(stack: Stack) -> None:

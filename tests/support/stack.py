@@ -35,6 +35,9 @@ SERVING_ENV = {
     "TF_INTER_OP_PARALLELISM_THREADS": "1",
     "TF_INTRA_OP_PARALLELISM_THREADS": "1",
 }
+# make run (the Procfile) starts two Rasa servers, so that both cores answer messages: one
+# Rasa process handles one message at a time. The benchmarks start the same.
+MAKE_RUN_RASA_SERVERS = 2
 
 
 def free_port() -> int:
@@ -53,9 +56,11 @@ class StackError(RuntimeError):
 
 
 class Stack:
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None, rasa_servers: int = 1) -> None:
         self.workdir = workdir
-        self.rasa_port, self.actions_port, self.gateway_port = free_port(), free_port(), free_port()
+        # Rasa servers "rasa", "rasa2", ...; the gateway pins each conversation to one.
+        self.rasa_ports = [free_port() for _ in range(rasa_servers)]
+        self.rasa_port, self.actions_port, self.gateway_port = self.rasa_ports[0], free_port(), free_port()
         self.rasa_url = f"http://127.0.0.1:{self.rasa_port}"
         self.actions_url = f"http://127.0.0.1:{self.actions_port}"
         self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
@@ -75,7 +80,7 @@ class Stack:
             "DATABASE_URL": f"sqlite:///{self.helpdesk_db}",
             "SHOP_DATABASE_URL": f"sqlite:///{self.shop_db}",
             "KNOWLEDGE_BASE_DIR": str(self.knowledge_base),
-            "RASA_URL": self.rasa_url,
+            "RASA_URL": ",".join(f"http://127.0.0.1:{port}" for port in self.rasa_ports),
             "ACTION_SERVER_URL": self.actions_url,
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.gateway_port),
@@ -95,20 +100,24 @@ class Stack:
         model = current_model()
         if not model.exists():
             raise StackError(f"no trained model at {model}: run `make model` first")
-        return {
-            "rasa": [
+        rasa = {
+            ("rasa" if n == 0 else f"rasa{n + 1}"): [
                 str(BIN / "rasa"),
                 "run",
                 "--enable-api",
                 "--port",
-                str(self.rasa_port),
+                str(port),
                 "--model",
                 str(model.resolve()),
                 "--endpoints",
                 str(self._endpoints()),
                 "--credentials",
                 str(ROOT / "credentials.yml"),
-            ],
+            ]
+            for n, port in enumerate(self.rasa_ports)
+        }
+        return {
+            **rasa,
             "actions": [
                 str(BIN / "rasa"),
                 "run",

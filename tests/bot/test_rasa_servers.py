@@ -1,0 +1,123 @@
+"""Several Rasa servers behind one gateway (RASA_URL lists them, as make run does): every
+message and tracker change of a conversation reaches the same server, the conversations
+spread over all of them, health names a server that is down, and a new model is loaded
+into each one."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot.app import create_app
+from bot.rasa_client import RasaClient
+from bot.settings import Settings
+from tests.support.gateway import eventually
+from tests.support.stack import free_port
+
+
+@dataclass
+class RecordingRasa:
+    """A Rasa stand-in that hands every conversation over on its second message, and records
+    which conversations it saw on which route."""
+
+    name: str
+    seen: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    models: list[str] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/webhooks/rest/webhook", self.webhook)
+        app.router.add_post("/conversations/{id}/messages", self.record)
+        app.router.add_post("/conversations/{id}/tracker/events", self.record)
+        app.router.add_get("/conversations/{id}/tracker", self.tracker)
+        app.router.add_get("/status", self.status)
+        app.router.add_put("/model", self.model)
+        return app
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.seen[body["sender"]].append("webhook")
+        if len(self.seen[body["sender"]]) < 2:
+            return web.json_response([{"recipient_id": body["sender"], "text": f"{self.name} here"}])
+        handoff = {"reason": "customer_request", "priority": "P2", "vip": False, "cues": []}
+        return web.json_response(
+            [{"text": "A person will take over."}, {"custom": {"helpdesk": {"handoff": handoff}}}]
+        )
+
+    async def record(self, request: web.Request) -> web.Response:
+        self.seen[request.match_info["id"]].append(request.path.rsplit("/", 1)[1])
+        return web.json_response({})
+
+    async def tracker(self, request: web.Request) -> web.Response:
+        self.seen[request.match_info["id"]].append("tracker")
+        return web.json_response({"events": [], "slots": {}})
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response({"model_file": f"{self.name}.tar.gz"})
+
+    async def model(self, request: web.Request) -> web.Response:
+        self.models.append((await request.json())["model_file"])
+        return web.Response(status=204)
+
+
+async def _servers(aiohttp_server: Any, count: int) -> tuple[list[RecordingRasa], list[str]]:
+    fakes = [RecordingRasa(f"rasa{n}") for n in range(count)]
+    urls = [str((await aiohttp_server(fake.app())).make_url("")).rstrip("/") for fake in fakes]
+    return fakes, urls
+
+
+async def test_each_conversation_stays_on_one_server_and_all_servers_get_some(
+    aiohttp_client, aiohttp_server, database_url
+) -> None:
+    fakes, urls = await _servers(aiohttp_server, 2)
+    settings = Settings(database_url=database_url, rasa_url=",".join(urls))
+    client = await aiohttp_client(create_app(settings))
+    senders = [f"customer-{n}" for n in range(20)]  # all on one server: p = 2 ** -19
+    for sender in senders:
+        # the second message hands over, the third is logged into the tracker for the agent
+        for text in ("hello", "I want a person", "are you there?"):
+            response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+            assert response.status == 200, await response.text()
+    # The gateway names conversations for Rasa itself: one id per customer here.
+    conversations = [conversation for fake in fakes for conversation in fake.seen]
+    assert len(conversations) == len(set(conversations)) == len(senders), "a conversation reached two servers"
+    every = [routes for fake in fakes for routes in fake.seen.values()]
+    assert all(routes[:2] == ["webhook", "webhook"] for routes in every), every
+    # the message sent while a person holds the conversation is logged in the background
+    await eventually(lambda: all("messages" in routes for routes in every))
+    assert all(fake.seen for fake in fakes), "a server got no conversation"
+
+
+async def test_health_names_the_rasa_server_that_is_down(
+    aiohttp_client, aiohttp_server, database_url
+) -> None:
+    _, urls = await _servers(aiohttp_server, 1)
+    down = f"http://127.0.0.1:{free_port()}"
+    settings = Settings(database_url=database_url, rasa_url=f"{urls[0]},{down}")
+    client = await aiohttp_client(create_app(settings))
+    response = await client.get("/health")
+    assert response.status == 503
+    rasa = (await response.json())["components"]["rasa"]
+    assert rasa["status"] == "down"
+    assert rasa["servers"][urls[0]]["status"] == "up"
+    assert rasa["servers"][down]["status"] == "down"
+    assert down in rasa["error"] and urls[0] not in rasa["error"]
+
+
+async def test_a_new_model_is_loaded_into_every_server(aiohttp_server) -> None:
+    fakes, urls = await _servers(aiohttp_server, 3)
+    async with aiohttp.ClientSession() as session:
+        client = RasaClient(session, urls, timeout_seconds=5)
+        await client.load_model("models/20261202-new.tar.gz")
+        assert await client.model_file() == "rasa0.tar.gz"
+    assert [fake.models for fake in fakes] == [["models/20261202-new.tar.gz"]] * 3
+
+
+def test_rasa_url_lists_servers_separated_by_commas() -> None:
+    settings = Settings.from_env({"RASA_URL": "http://a:5005/, http://b:5006"})
+    assert settings.rasa_urls == ("http://a:5005", "http://b:5006")
+    assert Settings.from_env({}).rasa_urls == ("http://localhost:5005",)
