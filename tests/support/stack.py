@@ -30,10 +30,16 @@ STARTUP_SECONDS = 240
 # Every serving process, as the Procfile starts them: one thread each for numpy's OpenBLAS
 # and TensorFlow. A message is too small to split, and idle OpenBLAS threads spin: make
 # bench-load measured a second Rasa thread burning 52 ms of CPU per message without this.
+# The action server (rasa_sdk 3.6, a Sanic server) closes an idle connection after Sanic's
+# 5 s: a call Rasa sent on it at that moment failed ("Can not write request body"), and the
+# customer got the apology (make bench-load: 1 in ~15,000 messages). Rasa's client (aiohttp)
+# drops idle connections after 15 s, so the server keeps them for 120 s, as Rasa's own does
+# (rasa-sdk 3.8 does the same). Sanic reads SANIC_* variables; the others ignore it.
 SERVING_ENV = {
     "OMP_NUM_THREADS": "1",
     "TF_INTER_OP_PARALLELISM_THREADS": "1",
     "TF_INTRA_OP_PARALLELISM_THREADS": "1",
+    "SANIC_KEEP_ALIVE_TIMEOUT": "120",
 }
 # make run (the Procfile) starts two Rasa servers, so that both cores answer messages: one
 # Rasa process handles one message at a time. The benchmarks start the same.
