@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from benchmarks.cli import latency_stats, run_on_stack
 from benchmarks.foundation import HELD_OUT, load_examples
-from tests.support.stack import Stack
+from tests.support.stack import MACHINE_SPEED, Stack
 from tests.support.web_customer import WebCustomer
 
 
@@ -36,7 +36,9 @@ async def round_trips(stack: Stack, messages: list[str]) -> dict[str, Any]:
         async def rest(sender: str, text: str) -> float:
             started = time.perf_counter()
             async with http.post(
-                f"{stack.gateway_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
+                f"{stack.gateway_url}/webhooks/rest/webhook",
+                json={"sender": sender, "message": text},
+                headers=stack.rest_headers,
             ) as response:
                 await response.read()
             return time.perf_counter() - started
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="how long each level chats")
     args = parser.parse_args(argv)
-    run_on_stack("channels", lambda stack: measure(stack, args.seconds), report)
+    run_on_stack("channels", lambda stack: measure(stack, args.seconds), report, MACHINE_SPEED)
 
 
 if __name__ == "__main__":

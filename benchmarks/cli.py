@@ -47,6 +47,7 @@ def run_on_stack(
     name: str,
     measure: Callable[[Any], Awaitable[dict[str, Any]]],
     report: Callable[[dict[str, Any]], str],
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Starts the whole stack on free ports in a scratch folder, runs `measure(stack)`, writes
     benchmarks/results/<name>.json and prints `report`."""
@@ -57,7 +58,7 @@ def run_on_stack(
     from tests.support.stack import Stack
 
     with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as running:
-        stack = Stack(Path(workdir))
+        stack = Stack(Path(workdir), env)
         running.callback(stack.stop_all)
         stack.start()
         stack.wait_healthy()

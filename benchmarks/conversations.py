@@ -106,8 +106,9 @@ def normalise(text: str) -> str:
 class Customer:
     """One scripted customer on the gateway's REST channel, and what the helpdesk recorded."""
 
-    def __init__(self, gateway_url: str, helpdesk: sa.engine.Engine) -> None:
+    def __init__(self, gateway_url: str, helpdesk: sa.engine.Engine, headers: dict[str, str]) -> None:
         self.gateway_url = gateway_url
+        self.headers = headers  # the REST channel's secret
         self.helpdesk = helpdesk
         self.sender = f"conv-{uuid.uuid4().hex[:12]}"
 
@@ -115,6 +116,7 @@ class Customer:
         response = requests.post(
             f"{self.gateway_url}/webhooks/rest/webhook",
             json={"sender": self.sender, "message": text},
+            headers=self.headers,
             timeout=120,
         )
         response.raise_for_status()
@@ -353,14 +355,16 @@ def measure(stack: Any, scripts: list[dict[str, Any]]) -> dict[str, Any]:
     }
     checker = Checker(articles, owners_from_seed())
     # The first order question seeds the shop and the first policy question waits for the index.
-    warm = Customer(stack.gateway_url, helpdesk)
+    warm = Customer(stack.gateway_url, helpdesk, stack.rest_headers)
     warm.say("where is order 100234?")
     warm.say("how long do I have to return something?")
     shop = ShopState(f"sqlite:///{stack.shop_db}")
     shop.snapshot()
     outcomes = []
     for script in tqdm(scripts, desc="conversations", unit="conv"):
-        outcomes.append(run_script(script, Customer(stack.gateway_url, helpdesk), checker))
+        outcomes.append(
+            run_script(script, Customer(stack.gateway_url, helpdesk, stack.rest_headers), checker)
+        )
         shop.restore()
     return summarise(outcomes)
 

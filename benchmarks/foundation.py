@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
 from tqdm import tqdm
 
-from tests.support.stack import Stack
+from tests.support.stack import MACHINE_SPEED, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT = ROOT / "benchmarks" / "data" / "nlu_heldout.yml"
@@ -153,7 +153,10 @@ def measure_latency(stack: Stack, direct: Stack, messages: int, conversations: i
 
         def send(name: str, sender: str, text: str) -> float:
             started = time.perf_counter()
-            response = http.post(paths[name], json={"sender": sender, "message": text}, timeout=60)
+            headers = stack.rest_headers if name == "gateway" else {}
+            response = http.post(
+                paths[name], json={"sender": sender, "message": text}, headers=headers, timeout=60
+            )
             elapsed = time.perf_counter() - started
             response.raise_for_status()
             return elapsed
@@ -211,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conversations", type=int, default=20)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as running:
-        stack, direct = Stack(Path(workdir) / "gateway"), Stack(Path(workdir) / "direct")
+        stack, direct = Stack(Path(workdir) / "gateway", MACHINE_SPEED), Stack(Path(workdir) / "direct")
         for each in (stack, direct):  # both start at once; each waits for its own health
             each.workdir.mkdir()
             running.callback(each.stop_all)

@@ -53,7 +53,7 @@ async def measure(stack: Stack, runs: int) -> dict[str, Any]:
     jar = aiohttp.CookieJar(unsafe=True)
     async with (
         aiohttp.ClientSession(headers={"Origin": base}, cookie_jar=jar) as agent,
-        aiohttp.ClientSession() as customer,
+        aiohttp.ClientSession(headers=stack.rest_headers) as customer,
     ):
         login = await agent.post(
             f"{base}/api/v1/auth/login", json={"email": "bench@shop.test", "password": PASSWORD}

@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from benchmarks.cli import RESULTS
 from benchmarks.foundation import HELD_OUT, load_examples
-from tests.support.stack import Stack
+from tests.support.stack import MACHINE_SPEED, Stack
 
 
 class Profile:
@@ -199,7 +199,10 @@ async def over_http(stack: Stack, messages: list[tuple[str, str]]) -> dict[str, 
             for path in ("gateway", "rasa") if n % 2 == 0 else ("rasa", "gateway"):
                 started = time.perf_counter()
                 body = {"sender": f"{path}-{sender}", "message": text}
-                async with http.post(f"{urls[path]}/webhooks/rest/webhook", json=body) as response:
+                headers = stack.rest_headers if path == "gateway" else {}
+                async with http.post(
+                    f"{urls[path]}/webhooks/rest/webhook", json=body, headers=headers
+                ) as response:
                     await response.read()
                 if n >= 10:  # warm-up
                     timings[path].append(time.perf_counter() - started)
@@ -248,8 +251,8 @@ def server_side(timings_file: Path, skip: int) -> list[dict[str, Any]]:
 class TimedStack(Stack):
     """The stack with its action server timed from the inside."""
 
-    def __init__(self, workdir: Path) -> None:
-        super().__init__(workdir)
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        super().__init__(workdir, env)
         self.timings = workdir / "action-timings.jsonl"
 
     def commands(self) -> dict[str, list[str]]:
@@ -292,7 +295,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     messages = (scripted if args.scripts else conversations)(args.messages)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
         workdir = Path(tmp)
-        stack = TimedStack(workdir)
+        stack = TimedStack(workdir, MACHINE_SPEED)
         running.callback(stack.stop_all)
         stack.start()
         stack.wait_healthy()

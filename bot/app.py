@@ -30,6 +30,7 @@ from bot.channels import rest
 from bot.channels.socketio import SocketIOChannel
 from bot.channels.telegram import TelegramChannel
 from bot.errors import error_middleware
+from bot.limits import create_limits
 from bot.rasa_client import RasaClient
 from bot.router import Router
 from bot.settings import Settings
@@ -104,11 +105,13 @@ async def _http_and_router(app: web.Application) -> AsyncIterator[None]:
         rasa = RasaClient(session, settings.rasa_urls, settings.rasa_timeout_seconds, settings.rasa_token)
         texts = load_texts(settings.texts_file)
         helpdesk = Helpdesk(app[DATABASE], hub, rasa, texts, app[CONFIG])
+        limits = create_limits(settings.limits, settings.redis_url)
         app[api.HELPDESK] = helpdesk
         app[TEXTS] = texts
-        app[ROUTER] = Router(rasa, texts, helpdesk)
+        app[ROUTER] = Router(rasa, texts, helpdesk, limits, settings.rasa_text_chars)
         app[retraining.RETRAINING] = retraining.Retraining(settings.project_dir, rasa)
         yield
+    await limits.close()
     await hub.close()
 
 

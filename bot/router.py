@@ -6,7 +6,10 @@ transcript while Rasa works on it, and the reply goes out only after the message
 replies are stored: nothing is acknowledged before it is stored. When Rasa cannot answer
 (or answers nothing, as it does when the action server is down), the customer gets an
 apology and the conversation gets a ticket, so no message is dropped. When the helpdesk
-database fails, the customer's client gets a 503 saying so. What is stored, and what the
+database fails, the customer's client gets a 503 saying so. Before any of it, the sender's
+and the address's token buckets take the message's cost, and each conversation has one
+message at Rasa at a time (bot/limits.py): a refused message raises TooManyMessages, which
+each channel answers in its own way. What is stored, and what the
 assistant's helpdesk events do, is the helpdesk's business (handoff/service.py).
 """
 
@@ -20,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.limits import Conversations, Limits
 from bot.rasa_client import RasaClient, RasaUnavailable
 from handoff.conversations import ConversationRef
 from handoff.service import Helpdesk
@@ -41,22 +45,41 @@ class IncomingMessage:
     metadata: dict[str, Any] = field(default_factory=dict)
     kind: str = "text"  # text | photo | other (stickers, voice, files: answered politely)
     attachment: tuple[bytes, str] | None = None  # a photo's bytes and content type, kept for agents
+    address: str | None = None  # the client's address, for its rate limit (None: not known)
 
 
 class Router:
     """Customer messages go to Rasa while the bot has the conversation; to the agent side
     (helpdesk) while it waits for a person or a person holds it."""
 
-    def __init__(self, rasa: RasaClient, texts: dict[str, str], helpdesk: Helpdesk) -> None:
+    def __init__(
+        self,
+        rasa: RasaClient,
+        texts: dict[str, str],
+        helpdesk: Helpdesk,
+        limits: Limits,
+        rasa_text_chars: int,
+    ) -> None:
         self._rasa = rasa
         self._texts = texts
         self._helpdesk = helpdesk
+        self._limits = limits
+        self._turns = Conversations(limits.settings.waiting_per_conversation)
+        self._rasa_text_chars = rasa_text_chars
 
     async def handle(self, incoming: IncomingMessage) -> list[dict[str, Any]]:
         """Returns the replies for the customer, in Rasa's REST format.
 
-        Raises HelpdeskUnavailable when the message or the replies could not be stored.
+        Raises HelpdeskUnavailable when the message or the replies could not be stored, and
+        TooManyMessages (nothing stored) when the sender or the address is over its limit.
         """
+        sender = f"{incoming.channel}:{incoming.sender}"
+        await self._limits.admit(sender, incoming.address, incoming.text)
+        # The conversation is looked up in its turn: the message before may have handed it over.
+        async with self._turns.turn(sender):
+            return await self._handle(incoming)
+
+    async def _handle(self, incoming: IncomingMessage) -> list[dict[str, Any]]:
         helpdesk = self._helpdesk
         try:
             conversation = await helpdesk.conversation(incoming)
@@ -91,7 +114,12 @@ class Router:
         """Rasa answers; `storing` writes the message meanwhile (Rasa takes ten times longer,
         so the transcript costs the customer no time). The Rasa task is started first."""
         answer, stored = await asyncio.gather(
-            self._ask_rasa(conversation.id, incoming.text, self._metadata(incoming, conversation)),
+            # Rasa reads the start of a long message only: its work grows with the length.
+            self._ask_rasa(
+                conversation.id,
+                incoming.text[: self._rasa_text_chars],
+                self._metadata(incoming, conversation),
+            ),
             storing,
             return_exceptions=True,
         )

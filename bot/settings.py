@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.limits import LimitSettings, parse_networks
 from handoff.db import DEFAULT_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,11 +27,19 @@ class Settings:
     rasa_token: str | None = None  # when Rasa runs with --auth-token
     health_timeout_seconds: float = 2.0
     max_message_chars: int = 2000
+    # Rasa reads at most this much of a message (the transcript keeps all of it): its work
+    # grows with the length, and the start of a message says what it is about.
+    rasa_text_chars: int = 500
+    limits: LimitSettings = LimitSettings()  # per sender and per address (bot/limits.py)
+    # Proxies whose X-Forwarded-For names the client (nginx on this machine by default).
+    trusted_proxies: tuple[ipaddress._BaseNetwork, ...] = parse_networks("127.0.0.1,::1")
     texts_file: Path = ROOT / "bot" / "texts.yml"
     # Signs the consoles' session cookies. Unset, one is generated once into var/secret_key
     # (fine on one machine; give every process the same HELPDESK_SECRET_KEY when there are more).
     secret_key: str | None = None
     secret_key_file: Path = ROOT / "var" / "secret_key"
+    # The REST channel's shared secret (bot/channels/rest.py); unset, it serves this machine only.
+    rest_secret: str | None = None
     redis_url: str | None = None  # publish/subscribe between gateway processes; in-process if unset
     allowed_origins: tuple[str, ...] = ()  # origins besides the gateway's own that may use the consoles
     secure_cookies: bool = False  # HTTPS only cookies: set behind TLS
@@ -58,8 +68,21 @@ class Settings:
             port=int(environ.get("GATEWAY_PORT", defaults.port)),
             rasa_timeout_seconds=float(environ.get("RASA_TIMEOUT_SECONDS", defaults.rasa_timeout_seconds)),
             max_message_chars=int(environ.get("MAX_MESSAGE_CHARS", defaults.max_message_chars)),
+            rasa_text_chars=int(environ.get("RASA_TEXT_CHARS", defaults.rasa_text_chars)),
+            limits=LimitSettings(
+                sender_per_minute=int(
+                    environ.get("SENDER_MESSAGES_PER_MINUTE", defaults.limits.sender_per_minute)
+                ),
+                sender_burst=int(environ.get("SENDER_BURST", defaults.limits.sender_burst)),
+                address_per_minute=int(
+                    environ.get("ADDRESS_MESSAGES_PER_MINUTE", defaults.limits.address_per_minute)
+                ),
+                address_burst=int(environ.get("ADDRESS_BURST", defaults.limits.address_burst)),
+            ),
+            trusted_proxies=parse_networks(environ.get("TRUSTED_PROXIES", "127.0.0.1,::1")),
             rasa_token=environ.get("RASA_TOKEN") or None,
             secret_key=environ.get("HELPDESK_SECRET_KEY") or None,
+            rest_secret=environ.get("REST_CHANNEL_SECRET") or None,
             redis_url=environ.get("REDIS_URL") or None,
             allowed_origins=_origins(environ.get("HELPDESK_ALLOWED_ORIGINS", "")),
             secure_cookies=environ.get("HELPDESK_SECURE_COOKIES", "").lower() in ("1", "true", "yes"),

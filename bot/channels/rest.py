@@ -1,13 +1,26 @@
 """Rasa's REST channel format on the gateway: POST /webhooks/rest/webhook.
 
 Body `{"sender": str, "message": str, "metadata": {...}?}`; reply: the list of bot messages
-Rasa's REST channel returns. Bad input gets a 4xx with a message saying what is wrong.
+Rasa's REST channel returns. Bad input gets a 4xx with a message saying what is wrong; a
+sender or an address over its rate limit gets 429 with `Retry-After` (bot/limits.py).
 GET /webhooks/rest/messages?sender=S: what an agent sent S since S last asked (REST has
 no push; the web and Telegram channels push instead).
+
+The REST channel is for the shop's own back end, since the sender id is the customer's
+only name here. With REST_CHANNEL_SECRET set, both routes need either
+`Authorization: Bearer <secret>` (the back end itself) or `X-Sender-Signature: <hex
+HMAC-SHA256 of the sender id with the secret>` (a client the back end gave its own
+signature), compared in constant time; anything else gets 401. Without the secret, only
+requests from this machine that no proxy forwarded are served (development, a back end on
+the same host); others get 403 saying so.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
+import ipaddress
 import json
 import logging
 from typing import Any
@@ -16,8 +29,9 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bot.appkeys import DATABASE, ROUTER, SETTINGS
+from bot.appkeys import DATABASE, ROUTER, SETTINGS, TEXTS
 from bot.errors import json_error
+from bot.limits import TooManyMessages, client_address, refusal_text
 from bot.router import HelpdeskUnavailable, IncomingMessage
 from handoff import conversations
 from handoff.api import plain_text
@@ -75,15 +89,60 @@ def parse_body(raw: bytes, max_message_chars: int) -> IncomingMessage:
     return IncomingMessage(channel=CHANNEL, sender=sender, text=message.strip(), metadata=metadata)
 
 
-async def webhook(request: web.Request) -> web.Response:
+def sender_signature(secret: str, sender: str) -> str:
+    """What a client sends as X-Sender-Signature for `sender`."""
+    return hmac.new(secret.encode("utf-8"), sender.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _refused(request: web.Request, sender: str, address: str | None) -> web.Response | None:
+    """401/403 unless the request may speak for `sender` (see the module's docstring)."""
+    secret = request.app[SETTINGS].rest_secret
+    if secret is None:
+        if address is None and _is_loopback(request.remote):  # this machine, not forwarded
+            return None
+        return json_error(403, "the REST channel serves this machine only until REST_CHANNEL_SECRET is set")
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer ") and hmac.compare_digest(bearer[7:].encode(), secret.encode()):
+        return None
+    signature = request.headers.get("X-Sender-Signature", "")
+    if signature and hmac.compare_digest(signature.encode(), sender_signature(secret, sender).encode()):
+        return None
+    return json_error(
+        401, "give Authorization: Bearer <REST channel secret>, or the sender's X-Sender-Signature"
+    )
+
+
+def _is_loopback(remote: str | None) -> bool:
     try:
-        incoming = parse_body(await request.read(), request.app[SETTINGS].max_message_chars)
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+def _address(request: web.Request) -> str | None:
+    settings = request.app[SETTINGS]
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"), settings.trusted_proxies)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    try:
+        incoming = parse_body(await request.read(), settings.max_message_chars)
     except InvalidMessage as error:
         return json_error(error.status, str(error))
+    address = _address(request)
+    refused = _refused(request, incoming.sender, address)
+    if refused is not None:
+        return refused
     try:
-        replies = await request.app[ROUTER].handle(incoming)
+        replies = await request.app[ROUTER].handle(dataclasses.replace(incoming, address=address))
     except HelpdeskUnavailable as error:
         return json_error(503, f"the helpdesk is unavailable: {error}")
+    except TooManyMessages as error:
+        refusal = error.refusal
+        response = json_error(429, refusal_text(request.app[TEXTS], refusal))
+        response.headers["Retry-After"] = str(refusal.retry_after_seconds)
+        return response
     return web.json_response(replies)
 
 
@@ -117,6 +176,9 @@ async def messages(request: web.Request) -> web.Response:
         return json_error(
             400, "'sender' contains a character that is not valid text (NUL or a lone surrogate)"
         )
+    refused = _refused(request, sender, _address(request))
+    if refused is not None:
+        return refused
     after = request.query.get("after")
     if after is not None and not (after.isascii() and after.isdigit() and len(after) < 12):
         return json_error(400, "'after' must be the id of the last line received")

@@ -4,8 +4,11 @@ Events and payloads are those of Rasa's `SocketIOInput` with session persistence
 widgets Rasa users already embed (rasa-webchat) work unchanged:
 
 - the client sends `session_request` `{"session_id": id or null}`; the gateway answers
-  `session_confirm` with the id (a new one if the client had none or an invalid one), and
-  the socket joins that session's room;
+  `session_confirm` with the id, and the socket joins that session's room. The id the
+  client holds is issued by the gateway: a random session, signed with the gateway's key
+  for the page's Origin (`<session>.<signature>`). An id the client made up, one signed for
+  another site, or none at all starts a new, empty session: knowing another customer's
+  session is not enough to read their conversation from elsewhere;
 - `user_uttered` `{"message", "session_id", "customData"}` goes through the router as any
   channel's message; each reply comes back as `bot_uttered`: `{"text"}`, `{"text",
   "quick_replies": [{"content_type": "text", "title", "payload"}]}` for buttons, or
@@ -14,7 +17,9 @@ widgets Rasa users already embed (rasa-webchat) work unchanged:
 The gateway's own additions, which other widgets ignore: `channels` `{"telegram": bot username
 or null}` after each `session_confirm`, so the widget offers Telegram only when it is on;
 `helpdesk_status` `{"mode", "agent"}` when a person is waited for, joins, or hands back;
-`link_request` -> `link_code` and `link_claim` -> `link_result` for moving to Telegram and back.
+`link_request` -> `link_code` and `link_claim` -> `link_result` for moving to Telegram and back;
+`rate_limited` `{"message", "text", "retry_after"}` for a message refused by the rate limits
+(bot/limits.py): it was not stored, and the widget puts `text` back in the reply box.
 Lines an agent writes while the customer is away are delivered when a socket of that
 conversation connects again.
 """
@@ -28,10 +33,12 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from itsdangerous import BadSignature, Signer
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.appkeys import DATABASE, ROUTER, SETTINGS, TELEGRAM
+from bot.appkeys import DATABASE, ROUTER, SETTINGS, TELEGRAM, TEXTS
 from bot.channels.linking import TooManyWrongCodes, claim_link_code
+from bot.limits import TooManyMessages, client_address, refusal_text
 from bot.router import HelpdeskUnavailable, IncomingMessage
 from handoff import conversations, identity
 from handoff.api import plain_text
@@ -65,6 +72,7 @@ class SocketIOChannel:
     def __init__(self, app: web.Application) -> None:
         settings = app[SETTINGS]
         self.app = app
+        self._secret = settings.session_secret()  # signs the web sessions' ids
         self.server = socketio.AsyncServer(
             async_mode="aiohttp",
             # A widget is embedded on the shop's own site, another origin than the gateway's.
@@ -74,6 +82,7 @@ class SocketIOChannel:
             engineio_logger=False,
         )
         self.server.attach(app, socketio_path="socket.io")
+        self.server.on("connect", self.connect)
         self.server.on("session_request", self.session_request)
         self.server.on("user_uttered", self.user_uttered)
         self.server.on("link_request", self.link_request)
@@ -88,18 +97,50 @@ class SocketIOChannel:
         """The web session's conversation, if it has one (a look-up: replies stay where they go)."""
         return await self.app[DATABASE].execute(conversations.find_conversation, CHANNEL, session_id, False)
 
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        """Notes the client's address (for its rate limit) and Origin in the socket's session."""
+        request = environ.get("aiohttp.request")
+        if request is not None:
+            address = client_address(
+                request.remote, request.headers.get("X-Forwarded-For"), self.app[SETTINGS].trusted_proxies
+            )
+        else:
+            address = None
+        # The page's Origin: the session token is signed for it (none from non-browser clients).
+        await self.server.save_session(sid, {"address": address, "origin": environ.get("HTTP_ORIGIN", "")})
+
     async def _session_id(self, sid: str) -> str | None:
         session = await self.server.get_session(sid)
         return session.get("session_id")
 
+    def _signer(self, origin: str) -> Signer:
+        return Signer(self._secret, salt=f"web-session:{origin}")
+
+    def _session_of(self, token: Any, origin: str) -> str | None:
+        """The session a token the gateway issued for this Origin names; None for any other."""
+        if not isinstance(token, str) or len(token) > 200:
+            return None
+        try:
+            session_id = self._signer(origin).unsign(token).decode("ascii")
+        except (BadSignature, UnicodeDecodeError):
+            return None
+        return session_id if SESSION_ID.match(session_id) else None
+
     async def session_request(self, sid: str, data: Any) -> None:
+        session = await self.server.get_session(sid)
+        origin = session.get("origin", "")
         requested = data.get("session_id") if isinstance(data, dict) else None
-        session_id = (
-            requested if isinstance(requested, str) and SESSION_ID.match(requested) else uuid.uuid4().hex
-        )
-        await self.server.save_session(sid, {"session_id": session_id})
+        session_id = self._session_of(requested, origin)
+        if session_id is None:
+            session_id = uuid.uuid4().hex
+            if requested:
+                logger.info(
+                    "A web session id the gateway did not issue for %r: a new session", origin or "no Origin"
+                )
+        token = self._signer(origin).sign(session_id).decode("ascii")
+        await self.server.save_session(sid, {**session, "session_id": session_id})
         await self.server.enter_room(sid, session_id)
-        await self.server.emit("session_confirm", session_id, room=sid)
+        await self.server.emit("session_confirm", token, room=sid)
         await self.server.emit("channels", {"telegram": self._telegram_bot()}, room=sid)
         await self._join_conversation(sid, session_id)
 
@@ -132,7 +173,8 @@ class SocketIOChannel:
         await self.server.emit("helpdesk_status", {"mode": conversation.mode, "agent": None}, room=sid)
 
     async def user_uttered(self, sid: str, data: Any) -> None:
-        session_id = await self._session_id(sid)
+        session = await self.server.get_session(sid)
+        session_id = session.get("session_id")
         if session_id is None:
             await self.server.emit("error", {"message": "send session_request first"}, room=sid)
             return
@@ -152,6 +194,7 @@ class SocketIOChannel:
             sender=session_id,
             text=message.strip(),
             metadata=metadata if isinstance(metadata, dict) else {},
+            address=session.get("address"),
         )
         await self.server.emit("typing", {"on": True}, room=session_id)
         try:
@@ -159,6 +202,15 @@ class SocketIOChannel:
         except HelpdeskUnavailable as error:
             await self.server.emit("typing", {"on": False}, room=session_id)
             await self.server.emit("error", {"message": f"the helpdesk is unavailable: {error}"}, room=sid)
+            return
+        except TooManyMessages as error:
+            await self.server.emit("typing", {"on": False}, room=session_id)
+            notice = {
+                "message": refusal_text(self.app[TEXTS], error.refusal),
+                "text": incoming.text,
+                "retry_after": error.refusal.retry_after_seconds,
+            }
+            await self.server.emit("rate_limited", notice, room=sid)
             return
         for reply in replies:
             await self.server.emit("bot_uttered", bot_uttered(reply), room=session_id)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import time
 from html import escape
 from typing import Any
 
@@ -38,6 +39,7 @@ from telegram.ext import (
 
 from bot.appkeys import DATABASE, ROUTER, TEXTS
 from bot.channels.linking import TooManyWrongCodes, claim_link_code
+from bot.limits import TooManyMessages, refusal_text
 from bot.router import HelpdeskUnavailable, IncomingMessage
 from bot.settings import Settings
 from handoff import conversations, identity
@@ -147,6 +149,8 @@ class TelegramChannel:
     def __init__(self, app: web.Application, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        # When each chat over its rate limit was last told so (monotonic seconds it holds until).
+        self._refusal_notices: dict[str, float] = {}
         builder = (
             Application.builder()
             .token(settings.telegram_token or "")
@@ -213,6 +217,14 @@ class TelegramChannel:
             await update.effective_chat.send_message(
                 "Sorry, I couldn't save that message. Please send it again."
             )
+            return
+        except TooManyMessages as error:
+            # Said once for each run of refusals: a flood gets no flood of notices back.
+            if self._refusal_notices.get(incoming.sender, 0) < time.monotonic():
+                if len(self._refusal_notices) > 10_000:
+                    self._refusal_notices.clear()
+                self._refusal_notices[incoming.sender] = time.monotonic() + error.refusal.retry_after_seconds
+                await update.effective_chat.send_message(refusal_text(self.app[TEXTS], error.refusal))
             return
         for reply in replies:
             await self._send(int(incoming.sender), reply)

@@ -793,8 +793,35 @@
       setTyping(false);
       setNotice("Sorry, that did not go through: " + detail);
     });
+    socket.on("rate_limited", onRateLimited);
     socket.on("link_code", onLinkCode);
     socket.on("link_result", onLinkResult);
+  }
+
+  /** The gateway's `rate_limited` event: the message was not taken (not stored either). Its
+      line leaves the conversation, its text goes back in the box, and the notice says how
+      long to wait. */
+  function onRateLimited(data) {
+    if (!data || typeof data !== "object") return;
+    setTyping(false);
+    const text = typeof data.text === "string" ? data.text : "";
+    for (let index = state.messages.length - 1; text && index >= 0; index -= 1) {
+      const message = state.messages[index];
+      if (message.author === "customer" && message.text === text) {
+        state.messages.splice(index, 1);
+        const line = ui.log.children[index];
+        if (line) line.remove();
+        saveHistory();
+        if (!ui.input.value.trim()) {
+          ui.input.value = text;
+          autoGrow();
+        }
+        break;
+      }
+    }
+    const notice = typeof data.message === "string" && data.message ? data.message : "Please wait a moment and send that again.";
+    setNotice(notice);
+    updateControls();
   }
 
   /** Loads one of the gateway's scripts and resolves with the global it defines (null if it did

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from bot.app import create_app
+from bot.channels.rest import sender_signature
 from bot.settings import Settings
 from tests.support.stack import free_port
 
@@ -148,3 +149,51 @@ async def test_unknown_route_is_a_json_404(client) -> None:
     response = await client.get("/nope")
     assert response.status == 404
     assert "error" in await response.json()
+
+
+async def _rest_gateway(aiohttp_client, aiohttp_server, database_url, secret: str | None):
+    rasa = await fake_rasa(aiohttp_server, lambda: [{"recipient_id": "x", "text": "Hello!"}])
+    settings = Settings(
+        database_url=database_url, rasa_url=str(rasa.make_url("")).rstrip("/"), rest_secret=secret
+    )
+    return await aiohttp_client(create_app(settings))
+
+
+async def test_with_a_secret_only_the_back_end_or_the_senders_signature_may_speak_for_a_sender(
+    aiohttp_client, aiohttp_server, database_url
+) -> None:
+    client = await _rest_gateway(aiohttp_client, aiohttp_server, database_url, "s3cret")
+    body = {"sender": "dana", "message": "hi"}
+    own = {"X-Sender-Signature": sender_signature("s3cret", "dana")}
+    others = {"X-Sender-Signature": sender_signature("s3cret", "mallory")}
+    for headers, status in (
+        ({}, 401),
+        ({"Authorization": "Bearer wrong"}, 401),
+        (others, 401),  # a signature is for one sender only
+        ({"X-Sender-Signature": "0" * 64}, 401),
+        ({"Authorization": "Bearer s3cret"}, 200),
+        (own, 200),
+    ):
+        response = await client.post("/webhooks/rest/webhook", json=body, headers=headers)
+        assert response.status == status, headers
+        pulled = await client.get("/webhooks/rest/messages", params={"sender": "dana"}, headers=headers)
+        assert pulled.status == status, headers
+    assert (
+        "Authorization: Bearer"
+        in (await (await client.get("/webhooks/rest/messages?sender=dana")).json())["error"]["message"]
+    )
+    # Refused messages were not stored: two accepted messages and their replies.
+    assert len(stored(database_url, "messages")) == 4
+
+
+async def test_without_a_secret_only_this_machine_is_served(
+    aiohttp_client, aiohttp_server, database_url
+) -> None:
+    client = await _rest_gateway(aiohttp_client, aiohttp_server, database_url, None)
+    assert (await client.post("/webhooks/rest/webhook", json={"sender": "a", "message": "hi"})).status == 200
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}  # through a proxy: someone elsewhere
+    response = await client.post(
+        "/webhooks/rest/webhook", json={"sender": "a", "message": "hi"}, headers=forwarded
+    )
+    assert response.status == 403 and "REST_CHANNEL_SECRET" in (await response.json())["error"]["message"]
+    assert (await client.get("/webhooks/rest/messages?sender=a", headers=forwarded)).status == 403
