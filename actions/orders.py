@@ -1,7 +1,10 @@
 """Order status and cancellation: two forms that share the ownership check.
 
 An order's details reach only its owner: the customer gives the email on the order (a
-limited number of tries), or has already proven it earlier in the conversation.
+limited number of tries), or has already proven it earlier in the conversation. Whether an
+order or RMA number exists is never told before that: an unknown number is asked for its
+email like any other, and the email then "does not match". Failed checks are also counted
+per order, email and client address across conversations (actions/guessing.py).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from rasa_sdk.types import DomainDict
 
 from actions.backend import get_shop
 from actions.dates import format_day
+from actions.guessing import check_keys, get_failed_checks
 from actions.helpdesk import nlu_summary, send_to_helpdesk
 from actions.settings import get_settings
 from actions.shop.base import Order, OrderNotCancellable
 from helpdesk_payload import UNRESOLVED
 
 ORDER_NUMBER = re.compile(r"^\d{5,8}$")
+RMA_NUMBER = re.compile(r"^RMA-?\d+$", re.IGNORECASE)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 # The return form's answers (actions/returns/): a new return or problem report starts
@@ -169,16 +174,15 @@ class OrderOwnershipValidation(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         number = normalise_order_number(value)
-        order = await get_shop().get_order(number) if number else None
-        if order is None:
+        if number is None:
             tries = attempts(tracker, "order_attempts") + 1
-            if number is None:
-                dispatcher.utter_message(response="utter_order_number_malformed")
-            else:
-                dispatcher.utter_message(response="utter_order_not_found", order_id=number)
+            dispatcher.utter_message(response="utter_order_number_malformed")
             return {"order_id": None, "order_attempts": float(tries)}
+        # An unknown number goes on to the email question like any other: the reply must
+        # not tell which numbers exist.
+        order = await get_shop().get_order(number)
         verified = tracker.get_slot("verified_email")
-        if order.owned_by(verified):
+        if order is not None and order.owned_by(verified):
             customer_email = verified
         elif number in (tracker.get_slot("locked_orders") or []):
             # Ownership of this order already failed in this conversation: no fresh tries.
@@ -196,17 +200,26 @@ class OrderOwnershipValidation(FormValidationAction):
     async def validate_customer_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        number = normalise_order_number(tracker.get_slot("order_id"))
-        order = await get_shop().get_order(number) if number else None
-        if order is None:  # the order number comes first; nothing to check against yet
+        reference = reference_of(tracker.get_slot("order_id"))
+        if reference is None:  # the order number comes first; nothing to check against yet
             return {"customer_email": None}
         email = normalise_email(value)
-        if email and order.owned_by(email):
-            return {"customer_email": email, "verified_email": email, "email_attempts": 0.0}
+        checks, keys = get_failed_checks(), check_keys(tracker, reference, email)
+        locked = [*(tracker.get_slot("locked_orders") or []), reference]
+        if await checks.blocked(keys):
+            # Too many failed checks of this order, email or address lately: none is made.
+            return {"customer_email": None, "ownership_failed": True, "locked_orders": locked}
+        order = await order_for(reference)
+        if email and order is not None and order.owned_by(email):
+            proven = {"customer_email": email, "verified_email": email, "email_attempts": 0.0}
+            if RMA_NUMBER.match(reference):  # now the RMA's order may be named
+                return {**proven, "order_id": order.number, "rma_id": reference}
+            return proven
+        if email:
+            await checks.failed(keys)
         tries = attempts(tracker, "email_attempts") + 1
         left = get_settings().max_verification_attempts - tries
         if left <= 0:
-            locked = [*(tracker.get_slot("locked_orders") or []), order.number]
             return {
                 "customer_email": None,
                 "email_attempts": float(tries),
@@ -267,6 +280,23 @@ class ValidateCancelOrderForm(OrderOwnershipValidation):
                 # Nothing to confirm: the submit action explains why it cannot be cancelled.
                 slots = [slot for slot in slots if slot != "cancel_confirmed"]
         return slots
+
+
+def reference_of(value: Any) -> str | None:
+    """The order number, or the RMA number (upper case), that the form asks about."""
+    number = normalise_order_number(value)
+    if number:
+        return number
+    text = str(value or "").strip().upper()
+    return text if RMA_NUMBER.match(text) else None
+
+
+async def order_for(reference: str) -> Order | None:
+    """The order an order number or an RMA number names; None when there is none."""
+    if not RMA_NUMBER.match(reference):
+        return await get_shop().get_order(reference)
+    request = await get_shop().get_return(reference)
+    return await get_shop().get_order(request.order_number) if request else None
 
 
 async def owned_order(tracker: Tracker) -> Order | None:

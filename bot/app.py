@@ -35,7 +35,7 @@ from bot.rasa_client import RasaClient
 from bot.router import Router
 from bot.settings import Settings
 from handoff import api, db
-from handoff.auth import LoginThrottle, Sessions
+from handoff.auth import Backoff, BackoffRule, Sessions
 from handoff.hub import create_hub
 from handoff.service import Helpdesk, HelpdeskConfig
 from serving import freeze_heap
@@ -68,10 +68,14 @@ def create_app(settings: Settings) -> web.Application:
             allowed_origins=settings.allowed_origins,
             secure_cookies=settings.secure_cookies,
             max_text_chars=settings.max_message_chars,
+            trusted_proxies=settings.trusted_proxies,
         ),
     )
     app[CONFIG] = config
-    app[LINK_THROTTLE] = LoginThrottle(limit=5, window=10 * 60)
+    # Codes: three wrong ones of a web session or chat, ten of an address, before waits.
+    app[LINK_THROTTLE] = Backoff(
+        pair=BackoffRule(3, 600), address=BackoffRule(10, 900), subject=BackoffRule(3, 600)
+    )
     app[SOCKETIO] = SocketIOChannel(app)
     if settings.telegram_token and settings.telegram_mode == "webhook":
         app.router.add_post("/webhooks/telegram", _telegram_webhook)

@@ -18,13 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import ipaddress
 import logging
 import math
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,7 +171,7 @@ class Conversations:
             lock = self._locks[conversation_id] = asyncio.Lock()
         queued = self._queued.get(conversation_id, 0)
         if lock.locked() and queued >= self._waiting:
-            raise TooManyMessages(Refusal("busy", 2))
+            raise TooManyMessages(Refusal("busy", 3))
         self._queued[conversation_id] = queued + 1
         try:
             async with lock:
@@ -181,37 +180,3 @@ class Conversations:
         finally:
             if self._queued.get(conversation_id) == 0 and not lock.locked():
                 del self._queued[conversation_id]
-
-
-def client_address(
-    peer: str | None, forwarded_for: str | None, trusted: Iterable[ipaddress._BaseNetwork]
-) -> str | None:
-    """The customer's address: the peer's, or, when the peer is a trusted proxy, the last
-    address in X-Forwarded-For that is not one (proxies append the address they saw).
-    None for a request from this machine that no proxy forwarded (the shop's own back end,
-    a local test): those are limited per sender only."""
-    networks = list(trusted)
-
-    def is_trusted(address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in networks)
-
-    if peer is None:
-        return None
-    if not is_trusted(peer):
-        return peer
-    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
-    for hop in reversed(hops):
-        if not is_trusted(hop):
-            return hop
-    return None
-
-
-def parse_networks(value: str) -> tuple[ipaddress._BaseNetwork, ...]:
-    """TRUSTED_PROXIES: addresses or networks separated by commas."""
-    return tuple(
-        ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
-    )

@@ -144,7 +144,13 @@ class Router:
 
     @staticmethod
     def _metadata(incoming: IncomingMessage, conversation: ConversationRef) -> dict[str, Any]:
-        return {**incoming.metadata, "channel": incoming.channel, "customer_id": conversation.customer_id}
+        # The address lets the action server count failed ownership checks per client too.
+        return {
+            **incoming.metadata,
+            "channel": incoming.channel,
+            "customer_id": conversation.customer_id,
+            "address": incoming.address,
+        }
 
     @staticmethod
     def _addressed(incoming: IncomingMessage, replies: list[dict[str, Any]]) -> list[dict[str, Any]]:

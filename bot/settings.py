@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.limits import LimitSettings, parse_networks
+from bot.limits import LimitSettings
+from handoff.addresses import Network, parse_networks
 from handoff.db import DEFAULT_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ class Settings:
     rasa_text_chars: int = 500
     limits: LimitSettings = LimitSettings()  # per sender and per address (bot/limits.py)
     # Proxies whose X-Forwarded-For names the client (nginx on this machine by default).
-    trusted_proxies: tuple[ipaddress._BaseNetwork, ...] = parse_networks("127.0.0.1,::1")
+    trusted_proxies: tuple[Network, ...] = parse_networks("127.0.0.1,::1")
     texts_file: Path = ROOT / "bot" / "texts.yml"
     # Signs the consoles' session cookies. Unset, one is generated once into var/secret_key
     # (fine on one machine; give every process the same HELPDESK_SECRET_KEY when there are more).

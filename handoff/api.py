@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ import yaml
 from aiohttp import WSMsgType, web
 
 from handoff import auth, hub
-from handoff.auth import COOKIE, AgentRef, LoginThrottle, Sessions
+from handoff.addresses import Network, client_address
+from handoff.auth import COOKIE, AgentRef, Backoff, Sessions, wait_words
 from handoff.models import Attachment
 from handoff.service import Helpdesk
 from handoff.tickets import TicketError
@@ -47,12 +49,13 @@ class ConsoleSettings:
     allowed_origins: tuple[str, ...] = ()  # besides this server's own origin
     secure_cookies: bool = False  # set behind HTTPS
     max_text_chars: int = 2000
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
 
 
 HELPDESK = web.AppKey("helpdesk", Helpdesk)
 SESSIONS = web.AppKey("sessions", Sessions)
 CONSOLE = web.AppKey("console", ConsoleSettings)
-THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+THROTTLE = web.AppKey("login_throttle", Backoff)
 SOCKETS = web.AppKey("agent_sockets", dict)  # session token -> that login's open websockets
 SESSION_CHECK_SECONDS = 30
 AGENT = "agent"  # request key of the logged-in agent
@@ -71,6 +74,33 @@ def plain_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+MAX_JSON_DEPTH = 32
+
+
+class TooDeep(ValueError):
+    pass
+
+
+def loads_limited(text: str) -> Any:
+    """json.loads, refusing (TooDeep) a document nested deeper than MAX_JSON_DEPTH: no route
+    takes more than a few levels, and Python's parser gives up at about a thousand."""
+    try:
+        value = json.loads(text)
+    except RecursionError as failure:
+        raise TooDeep(f"body is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from failure
+    level = [value]
+    for _ in range(MAX_JSON_DEPTH + 1):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return value
+    raise TooDeep(f"body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
 
 
 def own_origin(request: web.Request) -> str:
@@ -121,7 +151,9 @@ def requires(*roles: str) -> Callable[[Handler], Handler]:
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     try:
-        body = json.loads((await request.read()).decode("utf-8"))
+        body = loads_limited((await request.read()).decode("utf-8"))
+    except TooDeep as failure:
+        raise web.HTTPBadRequest(text=str(failure)) from failure
     except UnicodeDecodeError as failure:
         raise web.HTTPBadRequest(text=f"body is not valid UTF-8 (byte {failure.start})") from failure
     except json.JSONDecodeError as failure:
@@ -178,9 +210,14 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not (plain_text(email) and plain_text(password)) or len(email) > 320 or len(password) > 1024:
         return error(400, "the email or the password contains characters that cannot be part of one")
     helpdesk, sessions, throttle = request.app[HELPDESK], request.app[SESSIONS], request.app[THROTTLE]
-    wait = throttle.begin(email, request.remote)
+    console = request.app[CONSOLE]
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"), console.trusted_proxies)
+    address = address or request.remote  # this machine's own logins have their address too
+    wait = throttle.begin(email, address)
     if wait:
-        return error(429, f"too many failed logins; try again in {max(1, round(wait / 60))} minutes")
+        response = error(429, f"too many failed logins; try again in {wait_words(wait)}")
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     agent = None
     try:
         stored = await helpdesk.database.run(auth.credentials, email)
@@ -190,13 +227,13 @@ async def login(request: web.Request) -> web.StreamResponse:
             None, auth.verify_password, stored, password
         )
         if agent is None:
-            logger.info("Failed login for %s from %s", email[:100], request.remote)
+            logger.info("Failed login for %s from %s", email[:100], address)
             return error(401, "wrong email or password")
         if rehashed:
             await helpdesk.database.run(auth.store_rehash, agent, rehashed)
         cookie = await helpdesk.database.run(sessions.start, agent)
     finally:
-        throttle.end(email, request.remote, succeeded=agent is not None)
+        throttle.end(email, address, succeeded=agent is not None)
     logger.info("%s logged in", agent.email)
     response = web.json_response(agent.as_dict())
     response.set_cookie(
@@ -391,7 +428,7 @@ def add_routes(app: web.Application, sessions: Sessions, settings: ConsoleSettin
     database and the HTTP session)."""
     app[SESSIONS] = sessions
     app[CONSOLE] = settings
-    app[THROTTLE] = LoginThrottle()
+    app[THROTTLE] = Backoff()
     app[SOCKETS] = {}
     document = yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))
     router = app.router

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import secrets
 import time
 from collections import defaultdict, deque
@@ -164,18 +165,43 @@ class Sessions:
         session.execute(sa.delete(AgentSession).where(AgentSession.expires_at <= utcnow()))
 
 
-class LoginThrottle:
-    """Slows password guessing. Each login attempt counts against its email and against the
-    client's address from the moment it starts (so a burst of parallel guesses counts in
-    full); an attempt that fails stays counted for `window` seconds, one that succeeds is
-    forgotten. At `limit` per email (or `address_limit` per address), further attempts are
-    refused, even with the right password, until the oldest failure leaves the window.
-    Kept in the process's memory: a restart forgets it."""
+@dataclass(frozen=True)
+class BackoffRule:
+    free: int  # failures before the first wait
+    cap: float  # the longest wait, in seconds
+
+
+# Logins: five failures of one email from one address before the first wait; twenty of an
+# address (many emails tried); fifty of an email from anywhere (a guesser elsewhere).
+PAIR, ADDRESS, SUBJECT = (
+    BackoffRule(free=5, cap=300),
+    BackoffRule(free=20, cap=900),
+    BackoffRule(free=50, cap=300),
+)
+
+
+class Backoff:
+    """Slows guessing (passwords, link codes) without locking the right answer out.
+
+    Failed attempts are remembered for `window` seconds for the subject (the email, the
+    claiming chat) together with the client's address, for the address alone, and for the
+    subject alone. Past a key's `free` failures, each attempt waits twice as long as the one
+    before, from that key's last failure (1 s, 2 s, 4 s ... up to its `cap`): an agent who
+    mistyped waits seconds and then gets in, a guesser gets a few tries an hour, and a
+    guesser elsewhere slows the agent's own logins only after many failures (the subject's
+    rule is looser than the pair's). Attempts under way count at once, so a burst of parallel
+    guesses counts in full. Kept in the process's memory: a restart forgets it."""
 
     def __init__(
-        self, limit: int = 10, address_limit: int = 50, window: float = 15 * 60, keys: int = 100_000
+        self,
+        pair: BackoffRule = PAIR,
+        address: BackoffRule = ADDRESS,
+        subject: BackoffRule = SUBJECT,
+        window: float = 60 * 60,
+        keys: int = 100_000,
     ) -> None:
-        self.limit, self.address_limit, self.window, self.keys = limit, address_limit, window, keys
+        self.rules = {"pair": pair, "address": address, "subject": subject}
+        self.window, self.keys = window, keys
         self._failures: dict[str, deque[float]] = {}
         self._in_flight: dict[str, int] = defaultdict(int)
 
@@ -185,31 +211,40 @@ class LoginThrottle:
             failures.popleft()
         return failures
 
-    def _keys(self, email: str, address: str | None) -> list[tuple[str, int]]:
-        keys = [(f"email:{normalise_email(email)}", self.limit)]
-        if address:
-            keys.append((f"address:{address}", self.address_limit))
-        return keys
+    def _keys(self, subject: str, address: str | None) -> list[tuple[str, BackoffRule]]:
+        subject = normalise_email(subject)
+        if not address:  # no address known (a Telegram chat): the subject gets the pair's rule
+            return [(f"subject:{subject}", self.rules["pair"])]
+        return [
+            (f"subject:{subject}", self.rules["subject"]),
+            (f"pair:{subject}|{address}", self.rules["pair"]),
+            (f"address:{address}", self.rules["address"]),
+        ]
 
-    def begin(self, email: str, address: str | None, now: float | None = None) -> float:
+    def begin(self, subject: str, address: str | None, now: float | None = None) -> float:
         """0 and the attempt counted as under way; or the seconds to wait, nothing counted."""
         now = time.monotonic() if now is None else now
-        for key, limit in self._keys(email, address):
+        wait = 0.0
+        for key, rule in self._keys(subject, address):
             failures = self._recent(key, now)
-            if len(failures) + self._in_flight[key] >= limit:
-                return failures[0] + self.window - now if failures else self.window
-        for key, _ in self._keys(email, address):
+            over = len(failures) + self._in_flight[key] - rule.free
+            if over >= 0:
+                allowed_at = (failures[-1] if failures else now) + min(rule.cap, 2.0**over)
+                wait = max(wait, allowed_at - now)
+        if wait > 0:
+            return wait
+        for key, _ in self._keys(subject, address):
             self._in_flight[key] += 1
         return 0.0
 
-    def end(self, email: str, address: str | None, succeeded: bool, now: float | None = None) -> None:
+    def end(self, subject: str, address: str | None, succeeded: bool, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
-        for key, _ in self._keys(email, address):
+        for key, _ in self._keys(subject, address):
             self._in_flight[key] -= 1
             if self._in_flight[key] <= 0:
                 del self._in_flight[key]
             failures = self._recent(key, now)
-            if succeeded and key.startswith("email:"):
+            if succeeded and not key.startswith("address:"):
                 failures.clear()
             elif not succeeded:
                 failures.append(now)
@@ -220,3 +255,12 @@ class LoginThrottle:
                 self._failures.pop(key, None)
         while len(self._failures) > self.keys:  # bounded memory, whatever is thrown at it
             del self._failures[next(iter(self._failures))]
+
+
+def wait_words(seconds: float) -> str:
+    """'3 seconds', '2 minutes': how long a throttled client waits, for its error message."""
+    if seconds < 90:
+        whole = max(1, math.ceil(seconds))
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minutes"

@@ -3,7 +3,6 @@ check as order status."""
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -15,13 +14,18 @@ from rasa_sdk.types import DomainDict
 from actions import knowledge
 from actions.backend import get_shop
 from actions.dates import format_day
-from actions.orders import OrderOwnershipValidation, attempts, explain_failure, owned_order, reset_events
+from actions.orders import (
+    RMA_NUMBER,
+    OrderOwnershipValidation,
+    explain_failure,
+    order_for,
+    owned_order,
+    reset_events,
+)
 from actions.returns.policy import ReturnPolicy
 from actions.returns.replies import item_names_text, refund_words
 from actions.returns.slots import entity_values
 from actions.shop.base import Order, ReturnRequest
-
-RMA = re.compile(r"^RMA-?\d+$", re.IGNORECASE)
 
 
 class ValidateReturnStatusForm(OrderOwnershipValidation):
@@ -41,16 +45,23 @@ class ValidateReturnStatusForm(OrderOwnershipValidation):
     async def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = str((value[-1] if value else "") if isinstance(value, list) else value or "").strip()
-        if not RMA.match(text):
+        text = str((value[-1] if value else "") if isinstance(value, list) else value or "").strip().upper()
+        if not RMA_NUMBER.match(text):
             return {**await super().validate_order_id(value, dispatcher, tracker, domain), "rma_id": None}
-        request = await get_shop().get_return(text)
-        if request is None:
-            dispatcher.utter_message(response="utter_rma_not_found", rma=text.upper())
-            tries = attempts(tracker, "order_attempts") + 1
-            return {"order_id": None, "rma_id": None, "order_attempts": float(tries)}
-        result = await super().validate_order_id(request.order_number, dispatcher, tracker, domain)
-        return {**result, "rma_id": request.rma}
+        # Known or not, the RMA number stays what the form asks about, and its order is named
+        # only once the email proves it (validate_customer_email): the reply tells nothing.
+        order = await order_for(text)
+        if order is not None and order.owned_by(tracker.get_slot("verified_email")):
+            verified = tracker.get_slot("verified_email")
+            return {
+                "order_id": order.number,
+                "rma_id": text,
+                "customer_email": verified,
+                "order_attempts": 0.0,
+            }
+        if text in (tracker.get_slot("locked_orders") or []):
+            return {"order_id": text, "rma_id": None, "order_attempts": 0.0, "ownership_failed": True}
+        return {"order_id": text, "rma_id": None, "customer_email": None, "order_attempts": 0.0}
 
 
 class ActionReturnStatus(Action):

@@ -1,9 +1,10 @@
 """Claiming a link code (handoff/identity.py) from a channel, with its throttle.
 
 The widget and Telegram both let a customer type the code the other channel showed them.
-Codes are short enough to type, so failed claims are limited per claiming web session or
-chat (LINK_THROTTLE: the login throttle's rules, 5 per 10 minutes); each channel only words
-the outcome its own way.
+Codes are short enough to type, so failed claims slow down (LINK_THROTTLE, a Backoff): after
+three wrong codes of a web session or chat, or ten of a client address (web sessions are
+free to make), each try waits twice as long as the one before; each channel only words the
+outcome its own way.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from bot.appkeys import DATABASE, LINK_THROTTLE
 from handoff import identity
+from handoff.auth import wait_words
 from handoff.conversations import ConversationRef
 
 
@@ -19,16 +21,17 @@ class TooManyWrongCodes(Exception):
     """The claiming identity guessed wrong too often; `minutes` until it may try again."""
 
     def __init__(self, wait_seconds: float) -> None:
-        self.minutes = max(1, round(wait_seconds / 60))
-        super().__init__(f"too many wrong codes; try again in {self.minutes} minutes")
+        super().__init__(f"too many wrong codes; try again in {wait_words(wait_seconds)}")
 
 
-async def claim_link_code(app: web.Application, code: str, channel: str, external_id: str) -> ConversationRef:
+async def claim_link_code(
+    app: web.Application, code: str, channel: str, external_id: str, address: str | None = None
+) -> ConversationRef:
     """Joins `external_id` on `channel` to the customer who was shown `code`; returns the
     conversation it continues. Raises TooManyWrongCodes, or identity.LinkError saying why
     the code cannot be used."""
     throttle, key = app[LINK_THROTTLE], f"{channel}:{external_id}"
-    wait = throttle.begin(key, None)
+    wait = throttle.begin(key, address)
     if wait:
         raise TooManyWrongCodes(wait)
     succeeded = False
@@ -36,5 +39,5 @@ async def claim_link_code(app: web.Application, code: str, channel: str, externa
         linked = await app[DATABASE].run(identity.claim_code, code, channel, external_id)
         succeeded = True
     finally:
-        throttle.end(key, None, succeeded=succeeded)
+        throttle.end(key, address, succeeded=succeeded)
     return linked

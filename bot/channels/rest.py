@@ -31,10 +31,11 @@ from sqlalchemy.orm import Session
 
 from bot.appkeys import DATABASE, ROUTER, SETTINGS, TEXTS
 from bot.errors import json_error
-from bot.limits import TooManyMessages, client_address, refusal_text
+from bot.limits import TooManyMessages, refusal_text
 from bot.router import HelpdeskUnavailable, IncomingMessage
 from handoff import conversations
-from handoff.api import plain_text
+from handoff.addresses import client_address
+from handoff.api import TooDeep, loads_limited, plain_text
 from handoff.db import Database
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ def parse_body(raw: bytes, max_message_chars: int) -> IncomingMessage:
     if not text.strip():
         raise InvalidMessage('body is empty; send JSON like {"sender": "...", "message": "..."}')
     try:
-        body: Any = json.loads(text)
+        body: Any = loads_limited(text)
+    except TooDeep as error:
+        raise InvalidMessage(str(error)) from error
     except json.JSONDecodeError as error:
         raise InvalidMessage(
             f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"

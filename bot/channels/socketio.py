@@ -38,9 +38,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.appkeys import DATABASE, ROUTER, SETTINGS, TELEGRAM, TEXTS
 from bot.channels.linking import TooManyWrongCodes, claim_link_code
-from bot.limits import TooManyMessages, client_address, refusal_text
+from bot.limits import TooManyMessages, refusal_text
 from bot.router import HelpdeskUnavailable, IncomingMessage
 from handoff import conversations, identity
+from handoff.addresses import client_address
 from handoff.api import plain_text
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class SocketIOChannel:
             return None
         return session_id if SESSION_ID.match(session_id) else None
 
-    async def session_request(self, sid: str, data: Any) -> None:
+    async def session_request(self, sid: str, data: Any = None) -> None:
         session = await self.server.get_session(sid)
         origin = session.get("origin", "")
         requested = data.get("session_id") if isinstance(data, dict) else None
@@ -172,7 +173,7 @@ class SocketIOChannel:
             )
         await self.server.emit("helpdesk_status", {"mode": conversation.mode, "agent": None}, room=sid)
 
-    async def user_uttered(self, sid: str, data: Any) -> None:
+    async def user_uttered(self, sid: str, data: Any = None) -> None:
         session = await self.server.get_session(sid)
         session_id = session.get("session_id")
         if session_id is None:
@@ -244,7 +245,7 @@ class SocketIOChannel:
             room=sid,
         )
 
-    async def link_claim(self, sid: str, data: Any) -> None:
+    async def link_claim(self, sid: str, data: Any = None) -> None:
         session_id = await self._session_id(sid)
         code = data.get("code") if isinstance(data, dict) else None
         if session_id is None or not isinstance(code, str) or not plain_text(code) or len(code) > 32:
@@ -253,7 +254,8 @@ class SocketIOChannel:
             )
             return
         try:
-            linked = await claim_link_code(self.app, code, CHANNEL, session_id)
+            address = (await self.server.get_session(sid)).get("address")
+            linked = await claim_link_code(self.app, code, CHANNEL, session_id, address)
         except (TooManyWrongCodes, identity.LinkError) as error:
             await self.server.emit("link_result", {"ok": False, "error": str(error)}, room=sid)
             return

@@ -43,6 +43,7 @@ from bot.limits import TooManyMessages, refusal_text
 from bot.router import HelpdeskUnavailable, IncomingMessage
 from bot.settings import Settings
 from handoff import conversations, identity
+from handoff.api import loads_limited
 
 logger = logging.getLogger(__name__)
 
@@ -198,8 +199,8 @@ class TelegramChannel:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), secret):
             return web.json_response({"error": {"status": 403, "message": "wrong secret token"}}, status=403)
         try:
-            update = Update.de_json(await request.json(), self.application.bot)
-        except (ValueError, TypeError, KeyError) as error:
+            update = Update.de_json(loads_limited(await request.text()), self.application.bot)
+        except (ValueError, TypeError, KeyError) as error:  # TooDeep and bad JSON are ValueErrors
             return web.json_response(
                 {"error": {"status": 400, "message": f"not a Telegram update: {error}"}}, status=400
             )
@@ -288,9 +289,7 @@ class TelegramChannel:
         try:
             linked = await claim_link_code(self.app, context.args[0], CHANNEL, chat)
         except TooManyWrongCodes as error:
-            await update.effective_chat.send_message(
-                f"Too many wrong codes; try again in {error.minutes} minutes."
-            )
+            await update.effective_chat.send_message(f"{str(error).capitalize()}.")
             return
         except identity.LinkError as error:
             await update.effective_chat.send_message(f"Sorry, {error}.")

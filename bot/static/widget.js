@@ -86,6 +86,7 @@
     connected: false, // the socket is connected...
     confirmed: false, // ...and the server has confirmed the session on this connection
     sessionId: null,
+    noticeHeldUntil: 0, // a rate limit's notice is not cleared by replies before then
     messages: [], // {author, text, buttons: [{title, payload}], chosen, attachment: {kind, url}}
     helpdesk: { mode: "bot", agent: null },
     phase: "connecting", // connecting | reconnecting | unavailable | ready
@@ -724,7 +725,7 @@
     if (extra.text) text = text ? text + "\n" + extra.text : extra.text;
     setTyping(false);
     if (!text && !buttons.length && !extra.attachment) return;
-    setNotice("");
+    if (Date.now() >= state.noticeHeldUntil) setNotice(""); // a wait notice stays its time
     addMessage({ author: "bot", text, buttons, attachment: extra.attachment });
     if (!state.open) setUnread(true);
   }
@@ -820,7 +821,9 @@
       }
     }
     const notice = typeof data.message === "string" && data.message ? data.message : "Please wait a moment and send that again.";
+    const seconds = typeof data.retry_after === "number" && data.retry_after > 0 ? Math.min(data.retry_after, 120) : 2;
     setNotice(notice);
+    state.noticeHeldUntil = Date.now() + seconds * 1000;
     updateControls();
   }
 

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from bot.app import create_app
-from bot.limits import Conversations, Limits, LimitSettings, TooManyMessages, client_address
+from bot.limits import Conversations, Limits, LimitSettings, TooManyMessages
 from bot.settings import Settings
+from handoff.addresses import client_address
 from tests.support.stack import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -50,6 +50,12 @@ def stored(database_url: str, table: str) -> list[tuple]:
         (b'{"sender": "\\u0000", "message": "hi"}', 400, "not valid text"),
         (('{"sender": "a", "message": "' + "x" * 2001 + '"}').encode(), 413, "limit is 2000"),
         (b'{"sender": "a", "message": "' + b"x" * 70000 + b'"}', 413, "too large"),
+        (b"[" * 20000 + b"]" * 20000, 400, "nested too deeply"),  # was a 500
+        (
+            b'{"sender": "a", "message": "hi", "metadata": ' + b'{"a": ' * 40 + b"1" + b"}" * 41,
+            400,
+            "too deeply",
+        ),
     ],
 )
 async def test_bad_input_gets_a_clear_4xx_and_nothing_is_stored(

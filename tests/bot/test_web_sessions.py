@@ -22,7 +22,7 @@ class Socket:
     def __init__(self) -> None:
         self.client = socketio.AsyncClient(reconnection=False)
         self.events: dict[str, asyncio.Queue[Any]] = {}
-        for name in ("session_confirm", "bot_uttered", "helpdesk_status"):
+        for name in ("session_confirm", "bot_uttered", "helpdesk_status", "error", "link_result"):
             self.events[name] = asyncio.Queue()
             self.client.on(name, self.events[name].put_nowait)
 
@@ -84,5 +84,20 @@ async def test_a_made_up_id_gets_a_new_session(aiohttp_server, database_url) -> 
         issued = await socket.open(base, SHOP, "my-own-session-id-1234")
         assert not issued.startswith("my-own-session-id-1234")
         assert "." in issued
+    finally:
+        await socket.client.disconnect()
+
+
+async def test_events_without_data_get_an_answer(aiohttp_server, database_url) -> None:
+    base = await _gateway(aiohttp_server, database_url)
+    socket = Socket()
+    try:
+        await socket.open(base, SHOP, None)
+        await socket.client.emit("user_uttered")
+        assert "non-empty string" in (await socket.next("error"))["message"]
+        await socket.client.emit("link_claim")
+        assert (await socket.next("link_result"))["ok"] is False
+        await socket.client.emit("session_request")
+        assert "." in await socket.next("session_confirm")
     finally:
         await socket.client.disconnect()

@@ -68,13 +68,44 @@ def test_a_stranger_learns_nothing_and_is_offered_a_human(stack: Stack) -> None:
     assert tickets_for(stack, sender) == ["offer_accepted"]
 
 
-def test_unknown_and_malformed_order_numbers_get_a_plain_answer(stack: Stack) -> None:
+def test_an_unknown_order_number_is_answered_as_someone_elses_order(stack: Stack) -> None:
+    """Whether an order exists is not told by the reply: numbers cannot be enumerated."""
+    replies = {}
+    for number in ("100238", "999999"):  # a real order, not this customer's; and none
+        sender = new_sender()
+        asked = texts(stack.say(sender, f"where is my order {number}")).replace(number, "N")
+        wrong = texts(stack.say(sender, "someone@example.net")).replace(number, "N")
+        replies[number] = (asked, wrong)
+    assert replies["100238"] == replies["999999"]
+    asked, wrong = replies["999999"]
+    assert "email address you used for order N" in asked
+    assert "doesn't match what we have for N" in wrong and "2 tries left" in wrong
+
+
+def test_a_malformed_order_number_gets_a_plain_answer(stack: Stack) -> None:
     sender = new_sender()
-    assert "couldn't find an order with the number 999999" in texts(
-        stack.say(sender, "where is my order 999999")
-    )
+    assert "order number" in texts(stack.say(sender, "where is my order?")).lower()
     assert "six digits" in texts(stack.say(sender, "12-34"))
     assert "email" in texts(stack.say(sender, "100238")).lower()
+
+
+def test_failed_checks_count_across_conversations(stack: Stack) -> None:
+    """Fresh conversations do not bring fresh tries: an order has five failed checks an hour."""
+    number = "100977"  # no such order, so no other test checks it
+    first = new_sender()
+    stack.say(first, f"where is my order {number}")
+    for n in range(3):
+        last = texts(stack.say(first, f"guess{n}@example.net"))
+    assert "can't share anything" in last  # its own three tries
+    second = new_sender()
+    stack.say(second, f"where is order {number}")
+    assert "2 tries left" in texts(stack.say(second, "guess3@example.net"))  # the fourth failure
+    assert "1 tries left" in texts(stack.say(second, "guess4@example.net"))  # the fifth
+    third = new_sender()
+    stack.say(third, f"status of order {number} please")
+    refused = texts(stack.say(third, "guess5@example.net"))
+    # The sixth failed check of the hour: none is made, at the first try of a new conversation.
+    assert "can't share anything" in refused and "tries left" not in refused
 
 
 def test_cancel_a_processing_order_only_after_confirmation(stack: Stack) -> None:

@@ -168,12 +168,19 @@ def test_return_status_by_order_number(stack: Stack) -> None:
     assert "RMA-88120" in reply and "$420.00" in reply
 
 
-def test_an_unknown_rma_number_is_said_plainly(stack: Stack) -> None:
-    sender = new_sender()
-    reply = texts(stack.say(sender, "status of return RMA-55555"))
-    assert "couldn't find a return with the number RMA-55555" in reply
-    assert "doesn't look like an order number" not in reply  # one plain answer, not two
-    assert "RMA number" in reply  # asked again, nothing revealed
+def test_an_unknown_rma_number_is_answered_as_someone_elses(stack: Stack) -> None:
+    """Neither whether an RMA exists nor its order is told before the email proves it."""
+    replies = {}
+    for rma in ("RMA-88120", "RMA-55555"):  # a real return, not this customer's; and none
+        sender = new_sender()
+        asked = texts(stack.say(sender, f"status of return {rma}")).replace(rma, "R")
+        wrong = texts(stack.say(sender, "someone@example.net")).replace(rma, "R")
+        replies[rma] = (asked, wrong)
+    assert replies["RMA-88120"] == replies["RMA-55555"]
+    asked, wrong = replies["RMA-55555"]
+    assert "email address you used for that order" in asked
+    assert "100243" not in asked + wrong  # the real RMA's order stays unnamed
+    assert "doesn't match what we have for R" in wrong
 
 
 # --- the form's paths -------------------------------------------------------------------------------

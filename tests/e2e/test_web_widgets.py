@@ -3,6 +3,7 @@ the gateway; and the gateway's own widget on the demo shop page, with an agent's
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -117,3 +118,38 @@ def test_the_shop_widget_chats_keeps_its_history_and_receives_an_agent(stack: St
     )
     expect(page.locator("#hlw-status")).to_contain_text("Robin")
     assert page.locator("#hlw-log b").count() == 0
+
+
+def test_the_widget_says_to_wait_and_gives_back_a_line_it_could_not_take(stack: Stack, page: Page) -> None:  # noqa: F811
+    page.goto(stack.gateway_url + "/")
+    page.click("#hlw-launcher")
+    page.fill("#hlw-input", "hello")
+    page.keyboard.press("Enter")
+    bot_lines = page.locator('.hlw-msg[data-author="bot"]')
+    expect(bot_lines.first).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(1000)
+    answered = bot_lines.count()
+    # Six lines at once, as a paste-happy customer sends them: one at work, two waiting, the
+    # rest refused as busy (a conversation answers one message at a time).
+    lines = [f"line number {n}" for n in range(6)]
+    page.evaluate(
+        """(lines) => {
+          const input = document.querySelector("#hlw-input");
+          for (const line of lines) {
+            input.value = line;
+            input.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", bubbles: true}));
+          }
+        }""",
+        lines,
+    )
+    notice = page.locator("#hlw-notice")
+    expect(notice).to_contain_text("still working on your earlier messages", timeout=10_000)
+    expect(page.locator("#hlw-input")).to_have_value(re.compile(r"^line number [0-5]$"))
+    given_back = page.locator("#hlw-input").input_value()
+    # The three lines taken are answered; the notice stays while they come in.
+    page.wait_for_function(
+        f"document.querySelectorAll('.hlw-msg[data-author=\"bot\"]').length >= {answered + 3}"
+    )
+    expect(notice).to_be_visible()
+    customer_lines = page.locator('.hlw-msg[data-author="customer"] .hlw-text').all_inner_texts()
+    assert len(customer_lines) == 4 and given_back not in customer_lines, customer_lines

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from handoff import conversations, db, identity
-from handoff.auth import LoginThrottle
+from handoff.auth import Backoff, BackoffRule
 from handoff.models import LinkCode
 
 
@@ -42,10 +42,20 @@ def test_wrong_and_expired_codes_are_refused(database: db.Database) -> None:
         identity.claim_code(session, "ABCDEFGH", "socketio", "web-session-2")
 
 
-def test_guessing_codes_is_rate_limited() -> None:
-    throttle = LoginThrottle(limit=5, window=600)  # the gateway's settings for link claims
-    for _ in range(5):
+def test_guessing_codes_slows_down_per_chat_and_per_address() -> None:
+    # the gateway's settings for link claims (bot/app.py)
+    throttle = Backoff(pair=BackoffRule(3, 600), address=BackoffRule(10, 900), subject=BackoffRule(3, 600))
+    for _ in range(3):
         assert throttle.begin("telegram:999", None, now=0.0) == 0
         throttle.end("telegram:999", None, succeeded=False, now=0.0)
-    assert throttle.begin("telegram:999", None, now=1.0) > 0
-    assert throttle.begin("telegram:1000", None, now=1.0) == 0  # someone else is not affected
+    assert throttle.begin("telegram:999", None, now=0.5) == 0.5  # a second after the last failure
+    assert throttle.begin("telegram:1000", None, now=0.5) == 0  # someone else is not affected
+    assert throttle.begin("telegram:999", None, now=1.0) == 0  # the wait is over: a fourth try
+    throttle.end("telegram:999", None, succeeded=False, now=1.0)
+    assert throttle.begin("telegram:999", None, now=2.0) == 1.0  # then two seconds
+    # Web sessions are free to make: ten wrong codes of one address, whatever the session.
+    for n in range(10):
+        assert throttle.begin(f"socketio:s{n}", "203.0.113.8", now=10.0) == 0
+        throttle.end(f"socketio:s{n}", "203.0.113.8", succeeded=False, now=10.0)
+    assert throttle.begin("socketio:fresh", "203.0.113.8", now=10.0) > 0
+    assert throttle.begin("socketio:fresh", "198.51.100.2", now=10.0) == 0

@@ -76,9 +76,15 @@ class Browser:
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
     async def call(
-        self, method: str, path: str, body: Any = None, origin: str | None = "self"
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        origin: str | None = "self",
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        headers = {"Origin": self.base} if origin == "self" else ({"Origin": origin} if origin else {})
+        origins = {"Origin": self.base} if origin == "self" else ({"Origin": origin} if origin else {})
+        headers = {**origins, **(headers or {})}
         async with self.http.request(
             method, self.base + path, json=body, headers=headers, allow_redirects=False
         ) as r:
