@@ -7,38 +7,32 @@ email's that was tried, and the client address's (the gateway passes it in the m
 metadata). While any of them is empty, no check is made at all: the customer is told it
 cannot be checked now and a person is offered. A successful check costs nothing.
 
-The buckets are pyrate-limiter's token buckets, in Redis when REDIS_URL is set (shared by
-every action server), in this process otherwise.
+The buckets are token_buckets.py's, in Redis when REDIS_URL is set (shared by every action
+server), in this process otherwise.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import math
 import os
-import time
-from collections import OrderedDict
-from typing import Any
 
 from pyrate_limiter import Rate
-from pyrate_limiter.abstracts.algorithm import TokenBucket
-from pyrate_limiter.buckets.redis_state import RedisStateStore
-from pyrate_limiter.buckets.state_bucket import InMemoryStateStore
 from rasa_sdk import Tracker
-from redis.exceptions import RedisError
+
+from token_buckets import TokenBuckets
 
 logger = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
+PREFIX = "harbor:failed-checks"
 # Failed checks allowed at once, then per hour: for one order, one email, one address.
 RATES = {
     "order": Rate(5, HOUR_MS, burst=5),
     "email": Rate(5, HOUR_MS, burst=5),
     "address": Rate(10, HOUR_MS, burst=10),
 }
-KEPT = 50_000
 
 
 def check_keys(tracker: Tracker, reference: str | None, email: str | None) -> list[tuple[str, str]]:
@@ -54,44 +48,13 @@ def check_keys(tracker: Tracker, reference: str | None, email: str | None) -> li
 
 
 class FailedChecks:
-    def __init__(self, redis: Any = None) -> None:
-        self._redis = redis
-        self._algorithm = TokenBucket()
-        self._local: OrderedDict[str, InMemoryStateStore] = OrderedDict()
-
-    def _local_store(self, scope: str, key: str) -> InMemoryStateStore:
-        name = f"{scope}:{key}"
-        store = self._local.get(name)
-        if store is None:
-            store = self._local[name] = InMemoryStateStore()
-            while len(self._local) > KEPT:
-                self._local.popitem(last=False)
-        self._local.move_to_end(name)
-        return store
-
-    async def _run(self, scope: str, key: str, work: Any) -> Any:
-        """`work(store, now)` on the shared store, or on this process's when Redis fails."""
-        if self._redis is not None:
-            try:
-                store = RedisStateStore(self._redis, f"harbor:failed-checks:{scope}:{key}")
-                result = work(store, int(time.time() * 1000))
-                return await result if inspect.isawaitable(result) else result
-            except (RedisError, OSError) as error:
-                logger.warning("Failed checks counted in this process only: Redis failed (%s)", error)
-        result = work(self._local_store(scope, key), int(time.monotonic() * 1000))
-        return await result if inspect.isawaitable(result) else result
+    def __init__(self, buckets: TokenBuckets | None = None) -> None:
+        self._buckets = buckets or TokenBuckets(PREFIX)
 
     async def blocked(self, keys: list[tuple[str, str]]) -> bool:
         """True when one of the buckets has no failure left to spend (nothing is spent)."""
         for scope, key in keys:
-            rates = [RATES[scope]]
-
-            async def spare(store: Any, now: int, rates: list[Rate] = rates) -> bool:
-                state = store.read(self._algorithm, rates)
-                state = await state if inspect.isawaitable(state) else state
-                return self._algorithm.step(rates, state, now, 1)[1].allowed
-
-            if not await self._run(scope, key, spare):
+            if not await self._buckets.has(f"{scope}:{key}", RATES[scope]):
                 logger.warning("Ownership checks for this %s stopped for a while: too many failed", scope)
                 return True
         return False
@@ -99,21 +62,12 @@ class FailedChecks:
     async def failed(self, keys: list[tuple[str, str]]) -> None:
         """Spends one failure from each bucket."""
         for scope, key in keys:
-            await self._run(
-                scope,
-                key,
-                lambda store, now, scope=scope: store.check(self._algorithm, [RATES[scope]], now, 1),
-            )
+            await self._buckets.take(f"{scope}:{key}", RATES[scope])
 
 
 @functools.lru_cache(maxsize=1)
 def get_failed_checks() -> FailedChecks:
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        return FailedChecks()
-    import redis.asyncio as redis
-
-    return FailedChecks(redis.from_url(url))
+    return FailedChecks(TokenBuckets.from_url(PREFIX, os.environ.get("REDIS_URL")))
 
 
 def retry_minutes() -> int:

@@ -9,8 +9,9 @@ import uuid
 import redis.asyncio as redis
 from rasa_sdk import Tracker
 
-from actions.guessing import FailedChecks, check_keys
+from actions.guessing import PREFIX, FailedChecks, check_keys
 from tests.support.stack import free_port
+from token_buckets import TokenBuckets
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -52,7 +53,10 @@ async def test_one_address_guessing_many_orders_is_stopped_after_ten() -> None:
 
 
 async def test_two_action_servers_share_the_counts_in_redis() -> None:
-    one, two = FailedChecks(redis.from_url(REDIS_URL)), FailedChecks(redis.from_url(REDIS_URL))
+    one, two = (
+        FailedChecks(TokenBuckets(PREFIX, redis.from_url(REDIS_URL))),
+        FailedChecks(TokenBuckets(PREFIX, redis.from_url(REDIS_URL))),
+    )
     order = f"test-{uuid.uuid4().hex}"
     for checks in (one, two, one, two, one):
         await checks.failed([("order", order)])
@@ -61,7 +65,7 @@ async def test_two_action_servers_share_the_counts_in_redis() -> None:
 
 
 async def test_with_redis_gone_the_counts_stay_in_the_process() -> None:
-    checks = FailedChecks(redis.from_url(f"redis://127.0.0.1:{free_port()}/0"))
+    checks = FailedChecks(TokenBuckets(PREFIX, redis.from_url(f"redis://127.0.0.1:{free_port()}/0")))
     for _ in range(5):
         await checks.failed([("order", "100234")])
     assert await checks.blocked([("order", "100234")])

@@ -21,10 +21,11 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from bot.app import create_app
-from bot.limits import Conversations, Limits, LimitSettings, TooManyMessages
+from bot.limits import PREFIX, Conversations, Limits, LimitSettings, TooManyMessages
 from bot.settings import Settings
 from handoff.addresses import client_address
 from tests.support.stack import free_port
+from token_buckets import TokenBuckets
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
@@ -68,11 +69,14 @@ async def test_a_long_message_costs_more_and_one_longer_than_the_burst_still_fit
 
 async def test_two_gateways_share_the_buckets_in_redis_and_the_keys_expire() -> None:
     sender = f"test-{uuid.uuid4().hex}"
-    one, two = Limits(FAST, redis.from_url(REDIS_URL)), Limits(FAST, redis.from_url(REDIS_URL))
+    one, two = (
+        Limits(FAST, TokenBuckets(PREFIX, redis.from_url(REDIS_URL))),
+        Limits(FAST, TokenBuckets(PREFIX, redis.from_url(REDIS_URL))),
+    )
     try:
         results = [await admitted(gateway, sender) for gateway in (one, two, one, two)]
         assert results == [True, True, True, False]
-        ttl = await one._redis.pttl(f"harbor:limit:sender:{sender}")
+        ttl = await redis.from_url(REDIS_URL).pttl(f"harbor:limit:sender:{sender}")
         assert 0 < ttl <= 60_000
     finally:
         await one.close()
@@ -80,8 +84,8 @@ async def test_two_gateways_share_the_buckets_in_redis_and_the_keys_expire() -> 
 
 
 async def test_with_redis_gone_the_gateway_limits_on_its_own(caplog: pytest.LogCaptureFixture) -> None:
-    limits = Limits(FAST, redis.from_url(f"redis://127.0.0.1:{free_port()}/0"))
-    with caplog.at_level(logging.WARNING, logger="bot.limits"):
+    limits = Limits(FAST, TokenBuckets(PREFIX, redis.from_url(f"redis://127.0.0.1:{free_port()}/0")))
+    with caplog.at_level(logging.WARNING, logger="token_buckets"):
         assert [await admitted(limits, "s") for _ in range(4)] == [True, True, True, False]
     assert "fall back to this process" in caplog.text
     await limits.close()
