@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
+from collections.abc import Mapping
 
 from pyrate_limiter import Rate
 from rasa_sdk import Tracker
@@ -28,11 +28,16 @@ logger = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
 PREFIX = "harbor:failed-checks"
 # Failed checks allowed at once, then per hour: for one order, one email, one address.
-RATES = {
-    "order": Rate(5, HOUR_MS, burst=5),
-    "email": Rate(5, HOUR_MS, burst=5),
-    "address": Rate(10, HOUR_MS, burst=10),
-}
+DEFAULT_PER_HOUR = {"order": 5, "email": 5, "address": 10}
+
+
+def hourly_rates(environ: Mapping[str, str] = os.environ) -> dict[str, Rate]:
+    """FAILED_CHECKS_PER_ORDER, _PER_EMAIL and _PER_ADDRESS, or the defaults."""
+    rates = {}
+    for scope, default in DEFAULT_PER_HOUR.items():
+        per_hour = int(environ.get(f"FAILED_CHECKS_PER_{scope.upper()}", default))
+        rates[scope] = Rate(per_hour, HOUR_MS, burst=per_hour)
+    return rates
 
 
 def check_keys(tracker: Tracker, reference: str | None, email: str | None) -> list[tuple[str, str]]:
@@ -48,13 +53,14 @@ def check_keys(tracker: Tracker, reference: str | None, email: str | None) -> li
 
 
 class FailedChecks:
-    def __init__(self, buckets: TokenBuckets | None = None) -> None:
+    def __init__(self, buckets: TokenBuckets | None = None, rates: dict[str, Rate] | None = None) -> None:
         self._buckets = buckets or TokenBuckets(PREFIX)
+        self._rates = rates or hourly_rates({})
 
     async def blocked(self, keys: list[tuple[str, str]]) -> bool:
         """True when one of the buckets has no failure left to spend (nothing is spent)."""
         for scope, key in keys:
-            if not await self._buckets.has(f"{scope}:{key}", RATES[scope]):
+            if not await self._buckets.has(f"{scope}:{key}", self._rates[scope]):
                 logger.warning("Ownership checks for this %s stopped for a while: too many failed", scope)
                 return True
         return False
@@ -62,14 +68,9 @@ class FailedChecks:
     async def failed(self, keys: list[tuple[str, str]]) -> None:
         """Spends one failure from each bucket."""
         for scope, key in keys:
-            await self._buckets.take(f"{scope}:{key}", RATES[scope])
+            await self._buckets.take(f"{scope}:{key}", self._rates[scope])
 
 
 @functools.lru_cache(maxsize=1)
 def get_failed_checks() -> FailedChecks:
-    return FailedChecks(TokenBuckets.from_url(PREFIX, os.environ.get("REDIS_URL")))
-
-
-def retry_minutes() -> int:
-    """How long, at most, until a spent bucket allows one more try (for the reply)."""
-    return max(1, math.ceil(min(rate.interval / rate.limit for rate in RATES.values()) / 60_000))
+    return FailedChecks(TokenBuckets.from_url(PREFIX, os.environ.get("REDIS_URL")), hourly_rates())

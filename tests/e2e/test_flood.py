@@ -1,5 +1,6 @@
 """A flood from one sender, through the real stack with make run's limits: 300 messages in
-30 s over the widget's socket (some of them 2,000 emoji, which cost Rasa the most), while
+30 s over the widget's socket (some of them 2,000 emoji, which cost Rasa the most; neutral
+ones, so that no frustration is detected and no person is rightly offered), while
 another customer chats at a human pace. The flood is refused with a notice, opens no
 ticket, and the other customer's replies come as quickly as ever."""
 
@@ -65,11 +66,11 @@ class Socket:
         return time.perf_counter() - started, replies
 
 
-def tickets(stack: Stack) -> int:
+def tickets(stack: Stack) -> list[tuple[int, str]]:
     engine = sa.create_engine(f"sqlite:///{stack.helpdesk_db}")
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT count(*) FROM tickets")).scalar_one())
+            return [tuple(row) for row in conn.execute(sa.text("SELECT id, reason FROM tickets ORDER BY id"))]
     finally:
         engine.dispose()
 
@@ -82,7 +83,7 @@ async def _flood_beside_a_customer(stack: Stack) -> dict[str, Any]:
 
         async def flood() -> None:
             for n in range(FLOOD_MESSAGES):
-                text = "😡" * 2000 if n % 10 == 0 else f"spam spam spam {n}"
+                text = "📦" * 2000 if n % 10 == 0 else f"spam spam spam {n}"
                 await flooder.client.emit("user_uttered", {"message": text})
                 await asyncio.sleep(FLOOD_SECONDS / FLOOD_MESSAGES)
 
@@ -121,4 +122,5 @@ def test_a_flood_from_one_sender_is_refused_and_another_customer_does_not_wait(s
     # Most of the flood was refused, each with a notice saying how long to wait.
     assert outcome["refused"] >= FLOOD_MESSAGES - 60
     assert "faster than I can read" in outcome["notice"]["message"]
-    assert tickets(stack) == tickets_before  # overload opens no ticket
+    opened = [ticket for ticket in tickets(stack) if ticket not in tickets_before]
+    assert opened == [], f"overload opened tickets: {opened}"

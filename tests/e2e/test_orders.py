@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from tests.support.stack import Stack, texts
@@ -90,21 +91,30 @@ def test_a_malformed_order_number_gets_a_plain_answer(stack: Stack) -> None:
 
 
 def test_failed_checks_count_across_conversations(stack: Stack) -> None:
-    """Fresh conversations do not bring fresh tries: an order has five failed checks an hour."""
-    number = "100977"  # no such order, so no other test checks it
-    first = new_sender()
-    stack.say(first, f"where is my order {number}")
-    for n in range(3):
-        last = texts(stack.say(first, f"guess{n}@example.net"))
-    assert "can't share anything" in last  # its own three tries
-    second = new_sender()
-    stack.say(second, f"where is order {number}")
-    assert "2 tries left" in texts(stack.say(second, "guess3@example.net"))  # the fourth failure
-    assert "1 tries left" in texts(stack.say(second, "guess4@example.net"))  # the fifth
-    third = new_sender()
-    stack.say(third, f"status of order {number} please")
-    refused = texts(stack.say(third, "guess5@example.net"))
-    # The sixth failed check of the hour: none is made, at the first try of a new conversation.
+    """Fresh conversations do not bring fresh tries: one client address has ten failed
+    checks an hour, whichever orders and conversations they were in."""
+    headers = {**stack.rest_headers, "X-Forwarded-For": "203.0.113.77"}  # through the proxy
+
+    def say(sender: str, text: str) -> str:
+        response = requests.post(
+            f"{stack.gateway_url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": text},
+            headers=headers,
+            timeout=60,
+        )
+        response.raise_for_status()
+        return texts(response.json())
+
+    for n in range(3):  # three conversations, three wrong emails each: nine failures
+        sender = new_sender()
+        say(sender, f"where is my order 10097{n}")
+        replies = [say(sender, f"guess{n}{m}@example.net") for m in range(3)]
+        assert "2 tries left" in replies[0] and "can't share anything" in replies[2]
+    fourth = new_sender()
+    say(fourth, "where is my order 100979")
+    assert "2 tries left" in say(fourth, "guess40@example.net")  # the tenth failure
+    refused = say(fourth, "guess41@example.net")
+    # None is made any more from this address, though this conversation had tries left.
     assert "can't share anything" in refused and "tries left" not in refused
 
 
