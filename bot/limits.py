@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import weakref
 from collections.abc import AsyncIterator
@@ -25,8 +24,6 @@ from dataclasses import dataclass
 from pyrate_limiter import Rate
 
 from token_buckets import TokenBuckets
-
-logger = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
 PREFIX = "harbor:limit"

@@ -246,7 +246,8 @@ class SocketIOChannel:
         )
 
     async def link_claim(self, sid: str, data: Any = None) -> None:
-        session_id = await self._session_id(sid)
+        session = await self.server.get_session(sid)
+        session_id = session.get("session_id")
         code = data.get("code") if isinstance(data, dict) else None
         if session_id is None or not isinstance(code, str) or not plain_text(code) or len(code) > 32:
             await self.server.emit(
@@ -254,8 +255,7 @@ class SocketIOChannel:
             )
             return
         try:
-            address = (await self.server.get_session(sid)).get("address")
-            linked = await claim_link_code(self.app, code, CHANNEL, session_id, address)
+            linked = await claim_link_code(self.app, code, CHANNEL, session_id, session.get("address"))
         except (TooManyWrongCodes, identity.LinkError) as error:
             await self.server.emit("link_result", {"ok": False, "error": str(error)}, room=sid)
             return
