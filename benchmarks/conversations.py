@@ -106,10 +106,13 @@ def normalise(text: str) -> str:
 class Customer:
     """One scripted customer on the gateway's REST channel, and what the helpdesk recorded."""
 
-    def __init__(self, gateway_url: str, helpdesk: sa.engine.Engine, headers: dict[str, str]) -> None:
+    def __init__(
+        self, gateway_url: str, helpdesk: sa.engine.Engine, headers: dict[str, str], mailbox: Any = None
+    ) -> None:
         self.gateway_url = gateway_url
         self.headers = headers  # the REST channel's secret
         self.helpdesk = helpdesk
+        self.mailbox = mailbox  # the stack's SMTP server: the codes the shop mails
         self.sender = f"conv-{uuid.uuid4().hex[:12]}"
 
     def say(self, text: str) -> list[dict[str, Any]]:
@@ -216,8 +219,8 @@ def load_scripts(path: Path = DATA) -> list[dict[str, Any]]:
         if len(done) != 1:
             problems.append(f"{script['id']}: {len(done)} turns marked done")
         for turn in script["turns"]:
-            if ("user" in turn) == ("press" in turn):
-                problems.append(f"{script['id']}: a turn needs exactly one of user and press")
+            if sum(key in turn for key in ("user", "press", "code")) != 1:
+                problems.append(f"{script['id']}: a turn needs exactly one of user, press and code")
     if problems:
         raise SystemExit("conversations.yml: " + "; ".join(problems))
     return scripts
@@ -267,6 +270,8 @@ def run_script(script: dict[str, Any], customer: Customer, checker: Checker) -> 
                 sent = str(step["press"])
             else:
                 sent = str(button["payload"])
+        elif "code" in step:  # the customer reads the code in their mailbox and types it
+            sent = customer.mailbox.newest_code(str(step["code"])) if customer.mailbox else ""
         else:
             sent = str(step["user"])
         replies = customer.say(sent)
@@ -363,7 +368,9 @@ def measure(stack: Any, scripts: list[dict[str, Any]]) -> dict[str, Any]:
     outcomes = []
     for script in tqdm(scripts, desc="conversations", unit="conv"):
         outcomes.append(
-            run_script(script, Customer(stack.gateway_url, helpdesk, stack.rest_headers), checker)
+            run_script(
+                script, Customer(stack.gateway_url, helpdesk, stack.rest_headers, stack.mailbox), checker
+            )
         )
         shop.restore()
     return summarise(outcomes)

@@ -129,8 +129,44 @@ def test_cancel_a_processing_order_only_after_confirmation(stack: Stack) -> None
 
     again = texts(stack.say(sender, "actually yes, cancel order 100237"))  # ownership already proven
     assert "Shall I cancel it?" in again
-    assert "is cancelled" in texts(stack.say(sender, "yes"))
+    mailed = stack.mailbox.count("sam.patel@example.net", "cancel order 100237")
+    asked = texts(stack.say(sender, "yes"))
+    assert "is cancelled" not in asked and "s***@example.net" in asked and "6-digit code" in asked
+    code = stack.mailbox.cancel_code("sam.patel@example.net", "100237", after=mailed)
+    assert code not in asked
+    assert "is cancelled" in texts(stack.say(sender, code))
     assert "was cancelled on" in texts(stack.say(sender, "where is order 100237?"))
+
+
+def test_knowing_the_email_is_not_enough_to_cancel_someone_elses_order(stack: Stack) -> None:
+    copy_processing_order(stack, "100237", "100298")
+    sender = new_sender()
+    stack.say(sender, "please cancel order 100298")
+    stack.say(sender, "sam.patel@example.net")  # known, say from an old shared invoice
+    stack.say(sender, "yes")
+    code = stack.mailbox.cancel_code("sam.patel@example.net", "100298")  # only the owner reads it
+    guesses = [f"{(int(code) + n) % 10**6:06d}" for n in (1, 2, 3)]
+    assert "2 tries left" in texts(stack.say(sender, guesses[0]))
+    assert "1 tries left" in texts(stack.say(sender, guesses[1]))
+    refused = texts(stack.say(sender, guesses[2]))
+    assert "stays as it is" in refused and "person" in refused
+    assert "being prepared" in texts(stack.say(sender, "where is order 100298?"))
+    # The right code, now, cancels nothing either: the code was spent by the wrong ones.
+    stack.say(sender, "cancel order 100298")
+    stack.say(sender, "yes")
+    assert "is cancelled" not in texts(stack.say(sender, code))
+
+
+def test_a_code_typed_as_the_answer_is_not_taken_for_another_order_number(stack: Stack) -> None:
+    copy_processing_order(stack, "100237", "100299")
+    sender = new_sender()
+    stack.say(sender, "I'd like to cancel order 100299")
+    stack.say(sender, "sam.patel@example.net")
+    stack.say(sender, "yes please")
+    code = stack.mailbox.cancel_code("sam.patel@example.net", "100299")
+    assert "The code in the mail has 6 digits" in texts(stack.say(sender, code[:4]))
+    done = texts(stack.say(sender, f"{code[:3]} {code[3:]}"))
+    assert "order 100299 is cancelled" in done
 
 
 def test_a_shipped_order_cannot_be_cancelled_and_a_return_is_offered(stack: Stack) -> None:

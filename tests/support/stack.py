@@ -23,6 +23,7 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
+from tests.support.mailbox import Mailbox
 from training.model import current_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +84,9 @@ class Stack:
         self.rest_secret = secrets.token_urlsafe(16)
         self.rest_headers = {"Authorization": f"Bearer {self.rest_secret}"}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        # The customers' mailboxes: an SMTP server on loopback that the action server mails.
+        self.mailbox = Mailbox(free_port())
+        self._mailbox_running = False
 
     def _env(self) -> dict[str, str]:
         return {
@@ -98,6 +102,9 @@ class Stack:
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.gateway_port),
             "REST_CHANNEL_SECRET": self.rest_secret,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.mailbox.port),
+            "SMTP_TLS": "none",
             **self._extra_env,
         }
 
@@ -147,6 +154,9 @@ class Stack:
     def start(self, only: tuple[str, ...] | None = None) -> None:
         if not self.knowledge_base.exists():
             shutil.copytree(ROOT / "knowledge_base", self.knowledge_base)
+        if not self._mailbox_running:
+            self.mailbox.start()
+            self._mailbox_running = True
         env = self._env()
         for name, command in self.commands().items():
             if only is not None and name not in only:
@@ -191,6 +201,9 @@ class Stack:
     def stop_all(self) -> None:
         for name in list(self._processes):
             self.stop(name)
+        if self._mailbox_running:
+            self.mailbox.stop()
+            self._mailbox_running = False
 
     def logs(self, lines: int = 40) -> str:
         out = []
