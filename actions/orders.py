@@ -192,8 +192,8 @@ class OrderOwnershipValidation(FormValidationAction):
         # An unknown number goes on to the email question like any other: the reply must
         # not tell which numbers exist.
         order = await get_shop().get_order(number)
-        verified = tracker.get_slot("verified_email")
-        if order is not None and order.owned_by(verified):
+        verified = proven_owner(tracker, order)
+        if verified:
             customer_email = verified
         elif number in (tracker.get_slot("locked_orders") or []):
             # Ownership of this order already failed in this conversation: no fresh tries.
@@ -204,6 +204,7 @@ class OrderOwnershipValidation(FormValidationAction):
             "order_id": number,
             "order_attempts": 0.0,
             "customer_email": customer_email,
+            **({"verified_email": customer_email} if customer_email else {}),
             # A confirmation given for another order does not carry over to this one.
             "cancel_confirmed": None,
         }
@@ -240,6 +241,24 @@ class OrderOwnershipValidation(FormValidationAction):
         response = "utter_email_mismatch" if email else "utter_email_malformed"
         dispatcher.utter_message(response=response, attempts_left=left)
         return {"customer_email": None, "email_attempts": float(tries)}
+
+
+def shop_identity(tracker: Tracker) -> str | None:
+    """The email of the customer the shop has signed in, as the gateway verified it
+    (bot/shop_identity.py); the gateway sets `identity` on every message, None if unsigned."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    identity = metadata.get("identity") if isinstance(metadata, dict) else None
+    return identity if isinstance(identity, str) and identity else None
+
+
+def proven_owner(tracker: Tracker, order: Order | None) -> str | None:
+    """The email that owns `order` by this conversation's proof or the shop's signature."""
+    if order is None:
+        return None
+    for email in (tracker.get_slot("verified_email"), shop_identity(tracker)):
+        if order.owned_by(email):
+            return email
+    return None
 
 
 def _attempted_answer(
@@ -285,8 +304,14 @@ class ValidateCancelOrderForm(OrderOwnershipValidation):
             # "yes, and order 100238 too": the yes answered the question about the old order.
             return {"cancel_confirmed": None}
         order = await owned_order(tracker)
-        if not value or order is None or order.status != "processing":
-            return {"cancel_confirmed": bool(value)}  # the submit action says what happens
+        if (
+            not value
+            or order is None
+            or order.status != "processing"
+            or order.owned_by(shop_identity(tracker))
+        ):
+            # The submit action says what happens (the shop's own sign-in needs no code).
+            return {"cancel_confirmed": bool(value)}
         if not await mail_cancel_code(tracker, order):
             dispatcher.utter_message(response="utter_cancel_code_unsent", order_id=order.number)
             return {"cancel_confirmed": True, "cancel_code": CODE_UNSENT}
@@ -336,8 +361,14 @@ class ValidateCancelOrderForm(OrderOwnershipValidation):
             if order is None or order.status != "processing":
                 # Nothing to confirm: the submit action explains why it cannot be cancelled.
                 slots = [slot for slot in slots if slot not in ("cancel_confirmed", "cancel_code")]
-        if tracker.get_slot("cancel_confirmed") is False:
-            slots = [slot for slot in slots if slot != "cancel_code"]  # "no, keep it": no code
+        signed_in = (
+            number
+            and (order := await get_shop().get_order(number))
+            and order.owned_by(shop_identity(tracker))
+        )
+        if tracker.get_slot("cancel_confirmed") is False or signed_in:
+            # "no, keep it", or the shop signed this customer in: no code.
+            slots = [slot for slot in slots if slot != "cancel_code"]
         return slots
 
 
@@ -528,7 +559,8 @@ class ActionCancelOrder(Action):
             if not tracker.get_slot("cancel_confirmed"):
                 dispatcher.utter_message(response="utter_cancel_kept", order_id=order.number)
                 return reset_events(tracker)
-            if not await get_one_time_codes().consume(code_subject(tracker, order.number)):
+            signed_in = order.owned_by(shop_identity(tracker))
+            if not signed_in and not await get_one_time_codes().consume(code_subject(tracker, order.number)):
                 # No code entered right (validation said why): the order stays, a person can help.
                 dispatcher.utter_message(response="utter_offer_human")
                 return reset_events(tracker, human_offered=True)

@@ -112,7 +112,9 @@ async def _http_and_router(app: web.Application) -> AsyncIterator[None]:
         limits = create_limits(settings.limits, settings.redis_url)
         app[api.HELPDESK] = helpdesk
         app[TEXTS] = texts
-        app[ROUTER] = Router(rasa, texts, helpdesk, limits, settings.rasa_text_chars)
+        app[ROUTER] = Router(
+            rasa, texts, helpdesk, limits, settings.rasa_text_chars, settings.shop_identity_secret
+        )
         app[retraining.RETRAINING] = retraining.Retraining(settings.project_dir, rasa)
         yield
     await limits.close()

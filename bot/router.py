@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.limits import Conversations, Limits
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.shop_identity import with_identity
 from handoff.conversations import ConversationRef
 from handoff.service import Helpdesk
 from handoff.transcript import StoredMessage
@@ -59,6 +60,7 @@ class Router:
         helpdesk: Helpdesk,
         limits: Limits,
         rasa_text_chars: int,
+        identity_secret: str | None = None,
     ) -> None:
         self._rasa = rasa
         self._texts = texts
@@ -66,6 +68,7 @@ class Router:
         self._limits = limits
         self._turns = Conversations(limits.settings.waiting_per_conversation)
         self._rasa_text_chars = rasa_text_chars
+        self._identity_secret = identity_secret  # SHOP_IDENTITY_SECRET (bot/shop_identity.py)
 
     async def handle(self, incoming: IncomingMessage) -> list[dict[str, Any]]:
         """Returns the replies for the customer, in Rasa's REST format.
@@ -142,11 +145,11 @@ class Router:
             ) from error
         return self._addressed(incoming, [*replies, *notices])
 
-    @staticmethod
-    def _metadata(incoming: IncomingMessage, conversation: ConversationRef) -> dict[str, Any]:
-        # The address lets the action server count failed ownership checks per client too.
+    def _metadata(self, incoming: IncomingMessage, conversation: ConversationRef) -> dict[str, Any]:
+        # The address lets the action server count failed ownership checks per client too;
+        # `identity` is the customer the shop signed in, if its signature holds.
         return {
-            **incoming.metadata,
+            **with_identity(self._identity_secret, incoming.metadata),
             "channel": incoming.channel,
             "customer_id": conversation.customer_id,
             "address": incoming.address,

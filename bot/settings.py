@@ -40,6 +40,8 @@ class Settings:
     secret_key_file: Path = ROOT / "var" / "secret_key"
     # The REST channel's shared secret (bot/channels/rest.py); unset, it serves this machine only.
     rest_secret: str | None = None
+    # Signs the shop's signed-in customers (bot/shop_identity.py); unset, nobody is signed in.
+    shop_identity_secret: str | None = None
     redis_url: str | None = None  # publish/subscribe between gateway processes; in-process if unset
     allowed_origins: tuple[str, ...] = ()  # origins besides the gateway's own that may use the consoles
     secure_cookies: bool = False  # HTTPS only cookies: set behind TLS
@@ -83,6 +85,7 @@ class Settings:
             rasa_token=environ.get("RASA_TOKEN") or None,
             secret_key=environ.get("HELPDESK_SECRET_KEY") or None,
             rest_secret=environ.get("REST_CHANNEL_SECRET") or None,
+            shop_identity_secret=environ.get("SHOP_IDENTITY_SECRET") or None,
             redis_url=environ.get("REDIS_URL") or None,
             allowed_origins=_origins(environ.get("HELPDESK_ALLOWED_ORIGINS", "")),
             secure_cookies=environ.get("HELPDESK_SECURE_COOKIES", "").lower() in ("1", "true", "yes"),

@@ -20,6 +20,7 @@ from actions.orders import (
     explain_failure,
     order_for,
     owned_order,
+    proven_owner,
     reset_events,
 )
 from actions.returns.policy import ReturnPolicy
@@ -51,12 +52,13 @@ class ValidateReturnStatusForm(OrderOwnershipValidation):
         # Known or not, the RMA number stays what the form asks about, and its order is named
         # only once the email proves it (validate_customer_email): the reply tells nothing.
         order = await order_for(text)
-        if order is not None and order.owned_by(tracker.get_slot("verified_email")):
-            verified = tracker.get_slot("verified_email")
+        verified = proven_owner(tracker, order)
+        if order is not None and verified:
             return {
                 "order_id": order.number,
                 "rma_id": text,
                 "customer_email": verified,
+                "verified_email": verified,
                 "order_attempts": 0.0,
             }
         if text in (tracker.get_slot("locked_orders") or []):

@@ -1,6 +1,9 @@
 // Harbor Lane Supply chat widget: embed with ONE tag,
 //   <script src="https://gateway.example/widget.js" data-gateway="https://gateway.example" defer></script>
 // (data-gateway is optional; it defaults to the origin this file was loaded from).
+// A shop whose customer is signed in adds data-identifier (the email on their orders) and
+// data-identifier-hash (HMAC-SHA256 of it with SHOP_IDENTITY_SECRET, computed by the shop's
+// back end): their orders then need no email (docs/security.md).
 //
 // It loads <gateway>/static/widget.css, the vendored Socket.IO client and markdown-it, and
 // <gateway>/static/markdown.js itself, and speaks Rasa's socketio channel protocol
@@ -54,7 +57,15 @@
     }
   }
 
+  // The shop's signed-in customer, sent with every message (customData), checked by the gateway.
+  function signedIdentity() {
+    const identifier = SCRIPT && SCRIPT.getAttribute("data-identifier");
+    const hash = SCRIPT && SCRIPT.getAttribute("data-identifier-hash");
+    return identifier && hash ? { identifier: identifier, identifier_hash: hash } : {};
+  }
+
   const GATEWAY = gatewayBase();
+  const IDENTITY = signedIdentity();
   const GATEWAY_ORIGIN = new URL(GATEWAY + "/", location.href).origin;
   const KEY_SESSION = "hlw:v1:session:" + GATEWAY_ORIGIN;
   const KEY_HISTORY = "hlw:v1:history:" + GATEWAY_ORIGIN;
@@ -568,7 +579,7 @@
   function send(message, shown) {
     setNotice("");
     addMessage({ author: "customer", text: shown, buttons: [], attachment: null });
-    state.socket.emit("user_uttered", { message, session_id: state.sessionId, customData: {} });
+    state.socket.emit("user_uttered", { message, session_id: state.sessionId, customData: IDENTITY });
     setTyping(true, TYPING_AFTER_SEND_MS);
   }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -9,6 +10,7 @@ import requests
 import sqlalchemy as sa
 
 from tests.support.stack import Stack, texts
+from tests.support.web_customer import WebCustomer, texts_of
 
 pytestmark = pytest.mark.e2e
 
@@ -266,3 +268,48 @@ def test_a_message_the_check_cannot_use_gets_its_question_again_and_the_chat_goe
     answer = texts(stack.say(sender, "jane.doe@example.com"))
     assert "1Z999AA10123456784" in answer
     assert tickets_for(stack, sender) == []
+
+
+def test_a_customer_the_shop_signed_in_needs_no_email_for_their_own_orders(stack: Stack) -> None:
+    jane = stack.signed_in("jane.doe@example.com")
+    sender = new_sender()
+    answer = texts(stack.say(sender, "where is my order 100234?", jane))
+    assert "trail running shoes" in answer and "email" not in answer.lower()
+    # Someone else's order still takes its owner's email, even for a signed-in customer.
+    asked = texts(stack.say(sender, "and order 100237?", jane))
+    assert "email" in asked.lower() and "ceramic mug set" not in asked
+
+
+def test_a_signature_the_shop_did_not_make_proves_nothing(stack: Stack) -> None:
+    jane = stack.signed_in("jane.doe@example.com")
+    for forged in (
+        {**jane, "identifier_hash": "0" * 64},
+        {
+            "identifier": "jane.doe@example.com",
+            "identifier_hash": stack.signed_in("li.wei@example.org")["identifier_hash"],
+        },
+        {"identity": "jane.doe@example.com"},  # the gateway's own key, set by a client
+        {"identifier": "jane.doe@example.com"},
+    ):
+        asked = texts(stack.say(new_sender(), "where is my order 100234?", forged))
+        assert "email" in asked.lower() and "trail running shoes" not in asked, forged
+
+
+def test_a_signed_in_customer_on_the_web_widget_cancels_without_a_code(stack: Stack) -> None:
+    copy_processing_order(stack, "100237", "100296")
+
+    async def chat() -> tuple[str, str]:
+        customer = WebCustomer(stack.gateway_url, custom_data=stack.signed_in("sam.patel@example.net"))
+        await customer.connect()
+        try:
+            asked = texts_of(await customer.say("please cancel order 100296"))
+            done = texts_of(await customer.say("yes"))
+        finally:
+            await customer.close()
+        return asked, done
+
+    mailed = stack.mailbox.count("sam.patel@example.net", "cancel order 100296")
+    asked, done = asyncio.run(chat())
+    assert "Shall I cancel it?" in asked and "email" not in asked.lower()
+    assert "order 100296 is cancelled" in done
+    assert stack.mailbox.count("sam.patel@example.net", "cancel order 100296") == mailed

@@ -23,6 +23,7 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
+from bot.shop_identity import identifier_hash
 from tests.support.mailbox import Mailbox
 from training.model import current_model
 
@@ -83,6 +84,8 @@ class Stack:
         # As a deployment runs it: the REST channel needs the shop back end's secret.
         self.rest_secret = secrets.token_urlsafe(16)
         self.rest_headers = {"Authorization": f"Bearer {self.rest_secret}"}
+        # The shop's key for its signed-in customers (bot/shop_identity.py).
+        self.identity_secret = secrets.token_urlsafe(16)
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         # The customers' mailboxes: an SMTP server on loopback that the action server mails.
         self.mailbox = Mailbox(free_port())
@@ -102,6 +105,7 @@ class Stack:
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.gateway_port),
             "REST_CHANNEL_SECRET": self.rest_secret,
+            "SHOP_IDENTITY_SECRET": self.identity_secret,
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(self.mailbox.port),
             "SMTP_TLS": "none",
@@ -212,11 +216,15 @@ class Stack:
             out.append(f"--- {path.name}\n" + "\n".join(tail))
         return "\n".join(out)
 
-    def say(self, sender: str, text: str) -> list[dict[str, Any]]:
+    def signed_in(self, email: str) -> dict[str, str]:
+        """What the shop's page passes for its signed-in customer `email`."""
+        return {"identifier": email, "identifier_hash": identifier_hash(self.identity_secret, email)}
+
+    def say(self, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One customer message through the gateway's REST channel."""
         response = requests.post(
             f"{self.gateway_url}/webhooks/rest/webhook",
-            json={"sender": sender, "message": text},
+            json={"sender": sender, "message": text, **({"metadata": metadata} if metadata else {})},
             headers=self.rest_headers,
             timeout=60,
         )

@@ -12,9 +12,12 @@ import socketio
 
 
 class WebCustomer:
-    def __init__(self, url: str, session_id: str | None = None) -> None:
+    def __init__(
+        self, url: str, session_id: str | None = None, custom_data: dict[str, Any] | None = None
+    ) -> None:
         self.url = url
         self.session_id = session_id
+        self.custom_data = custom_data or {}  # sent with every message, as a widget's customData
         self.client = socketio.AsyncClient(reconnection=False)
         self.received: list[tuple[str, Any]] = []  # (event, payload), everything the gateway sent
         self._changed = asyncio.Event()
@@ -77,7 +80,7 @@ class WebCustomer:
 
     async def send(self, text: str) -> None:
         await self.client.emit(
-            "user_uttered", {"message": text, "session_id": self.session_id, "customData": {}}
+            "user_uttered", {"message": text, "session_id": self.session_id, "customData": self.custom_data}
         )
 
     async def timed_say(self, text: str) -> float:
