@@ -82,6 +82,10 @@ class Stack:
         # As a deployment runs it: the REST channel needs the shop back end's secret.
         self.rest_secret = secrets.token_urlsafe(16)
         self.rest_headers = {"Authorization": f"Bearer {self.rest_secret}"}
+        # And Rasa's HTTP API needs its token (`rasa run --auth-token`, the gateway's RASA_TOKEN):
+        # a test or benchmark that calls it directly passes `params=stack.rasa_params`.
+        self.rasa_token = secrets.token_urlsafe(24)
+        self.rasa_params = {"token": self.rasa_token}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def _env(self) -> dict[str, str]:
@@ -98,6 +102,7 @@ class Stack:
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.gateway_port),
             "REST_CHANNEL_SECRET": self.rest_secret,
+            "RASA_TOKEN": self.rasa_token,
             **self._extra_env,
         }
 
@@ -119,6 +124,10 @@ class Stack:
                 str(BIN / "rasa"),
                 "run",
                 "--enable-api",
+                "--auth-token",
+                self.rasa_token,
+                "--interface",
+                "127.0.0.1",
                 "--port",
                 str(port),
                 "--model",
