@@ -54,8 +54,10 @@ train: model
 evaluate: model
 	$(PY) -m training evaluate
 
+# Rasa's HTTP API takes RASA_TOKEN (--auth-token in the Procfile), and so does the gateway: from
+# the environment or .env (a deployment's secret store), or else a new random one each run.
 run: model
-	$(VENV)/bin/honcho start
+	RASA_TOKEN="$${RASA_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))')}" $(VENV)/bin/honcho start
 
 test: model tools services browser webchat
 	$(PY) -m pytest

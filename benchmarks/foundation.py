@@ -115,7 +115,12 @@ def measure_accuracy(stack: Stack) -> dict[str, Any]:
     parsed = []
     with requests.Session() as http:
         for example in tqdm(held_out, desc="held-out NLU", unit="msg"):
-            response = http.post(f"{stack.rasa_url}/model/parse", json={"text": example["text"]}, timeout=30)
+            response = http.post(
+                f"{stack.rasa_url}/model/parse",
+                json={"text": example["text"]},
+                params=stack.rasa_params,
+                timeout=30,
+            )
             parsed.append(response.json())
     rasa_predicted = [p["intent"]["name"] for p in parsed]
     started = time.perf_counter()

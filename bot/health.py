@@ -12,11 +12,11 @@ from bot.appkeys import DATABASE, HTTP, SETTINGS
 
 
 async def _get_json(
-    session: aiohttp.ClientSession, url: str, timeout: float
+    session: aiohttp.ClientSession, url: str, timeout: float, params: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The component's state, and its JSON body when it answered 200."""
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        async with session.get(url, params=params, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             if response.status != 200:
                 return {"status": "down", "error": f"HTTP {response.status}"}, None
             try:
@@ -30,7 +30,9 @@ async def _get_json(
 
 async def _check_one_rasa(app: web.Application, base_url: str) -> dict[str, Any]:
     settings = app[SETTINGS]
-    result, status = await _get_json(app[HTTP], f"{base_url}/status", settings.health_timeout_seconds)
+    # /status is one of Rasa's API routes: it needs the token when Rasa runs with one.
+    token = {"token": settings.rasa_token} if settings.rasa_token else None
+    result, status = await _get_json(app[HTTP], f"{base_url}/status", settings.health_timeout_seconds, token)
     if status is not None:
         # /status answers before a model is loaded: check that one is.
         if not status.get("model_file"):

@@ -13,6 +13,7 @@ from handoff.addresses import Network, parse_networks
 from handoff.db import DEFAULT_URL
 
 ROOT = Path(__file__).resolve().parent.parent
+COOKIE_MODES = ("auto", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ class Settings:
     shop_identity_secret: str | None = None
     redis_url: str | None = None  # publish/subscribe between gateway processes; in-process if unset
     allowed_origins: tuple[str, ...] = ()  # origins besides the gateway's own that may use the consoles
-    secure_cookies: bool = False  # HTTPS only cookies: set behind TLS
+    # The consoles' session cookie over TLS only: auto (unless served over plain http on
+    # localhost), always, or never (handoff/api.py's secure_cookie).
+    secure_cookies: str = "auto"
     widget_origins: tuple[str, ...] = ()  # sites that may embed the chat widget; any when empty
     telegram_token: str | None = None  # Telegram is off without one
     telegram_mode: str = "polling"  # polling (development) | webhook (production)
@@ -88,7 +91,7 @@ class Settings:
             shop_identity_secret=environ.get("SHOP_IDENTITY_SECRET") or None,
             redis_url=environ.get("REDIS_URL") or None,
             allowed_origins=_origins(environ.get("HELPDESK_ALLOWED_ORIGINS", "")),
-            secure_cookies=environ.get("HELPDESK_SECURE_COOKIES", "").lower() in ("1", "true", "yes"),
+            secure_cookies=_cookie_mode(environ.get("HELPDESK_SECURE_COOKIES", "")),
             widget_origins=_origins(environ.get("WIDGET_ALLOWED_ORIGINS", "")),
             telegram_token=environ.get("TELEGRAM_TOKEN") or None,
             telegram_mode=environ.get("TELEGRAM_MODE", defaults.telegram_mode),
@@ -106,6 +109,10 @@ class Settings:
 
     def check(self) -> None:
         """Refuses settings that cannot work, saying which."""
+        if self.secure_cookies not in COOKIE_MODES:
+            raise ValueError(
+                f"HELPDESK_SECURE_COOKIES must be auto, always or never, not {self.secure_cookies!r}"
+            )
         if self.telegram_mode not in ("polling", "webhook"):
             raise ValueError(f"TELEGRAM_MODE must be polling or webhook, not {self.telegram_mode!r}")
         webhook = self.telegram_token and self.telegram_mode == "webhook"
@@ -132,6 +139,17 @@ class Settings:
             finally:
                 draft.unlink()
         return path.read_text().strip()
+
+
+def _cookie_mode(value: str) -> str:
+    """HELPDESK_SECURE_COOKIES: auto (also when unset), always or never; 1/true/yes, the
+    setting's old values, still mean always, and 0/false/no never."""
+    mode = value.strip().lower() or "auto"
+    if mode in ("1", "true", "yes"):
+        return "always"
+    if mode in ("0", "false", "no"):
+        return "never"
+    return mode
 
 
 def _origins(value: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""The client's address behind proxies: for rate limits and login throttles."""
+"""The client's address behind proxies (for rate limits and login throttles), and whether a
+browser reaches this server over plain http on this machine (for the cookies' Secure flag)."""
 
 from __future__ import annotations
 
@@ -14,21 +15,13 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Iterabl
     None for a request from this machine that no proxy forwarded (the shop's own back end,
     a local test): those are limited per sender only."""
     networks = list(trusted)
-
-    def is_trusted(address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in networks)
-
     if peer is None:
         return None
-    if not is_trusted(peer):
+    if not _in(peer, networks):
         return peer
     hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
     for hop in reversed(hops):
-        if not is_trusted(hop):
+        if not _in(hop, networks):
             return hop
     return None
 
@@ -38,3 +31,49 @@ def parse_networks(value: str) -> tuple[Network, ...]:
     return tuple(
         ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
     )
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost, a name under .localhost, or a loopback address, with or without a port (a
+    Host header): names a browser resolves to this machine and trusts even over plain http."""
+    name = host.strip().lower()
+    if name.startswith("["):  # [::1]:8080
+        name = name[1:].split("]", 1)[0]
+    elif name.count(":") == 1:  # 127.0.0.1:8080, localhost:8080
+        name = name.split(":", 1)[0]
+    name = name.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def local_plain_http(
+    scheme: str,
+    host: str,
+    peer: str | None,
+    forwarded_for: str | None,
+    forwarded_proto: str | None,
+    trusted: Iterable[Network],
+) -> bool:
+    """True when the browser reached this server over plain http on this machine (the Host
+    it used is a loopback one, no TLS, and no trusted proxy says it came over https or from
+    another machine). X-Forwarded-* count only from a trusted proxy."""
+    networks = list(trusted)
+    if scheme != "http" or not is_loopback_host(host):
+        return False
+    proxied = peer is not None and _in(peer, networks)
+    if proxied and forwarded_proto and forwarded_proto.split(",")[0].strip().lower() != "http":
+        return False  # the proxy took it over https
+    client = client_address(peer, forwarded_for, networks)
+    return client is None or is_loopback_host(client)
+
+
+def _in(address: str, networks: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -21,7 +21,7 @@ import yaml
 from aiohttp import WSMsgType, web
 
 from handoff import auth, hub
-from handoff.addresses import Network, client_address
+from handoff.addresses import Network, client_address, local_plain_http
 from handoff.auth import COOKIE, AgentRef, Backoff, Sessions, wait_words
 from handoff.models import Attachment
 from handoff.service import Helpdesk
@@ -47,7 +47,9 @@ PAGE_SECURITY = {
 @dataclass(frozen=True)
 class ConsoleSettings:
     allowed_origins: tuple[str, ...] = ()  # besides this server's own origin
-    secure_cookies: bool = False  # set behind HTTPS
+    # The session cookie's Secure flag: "auto" sets it unless the browser reached the console
+    # over plain http on this machine (make run, the tests); "always" or "never" decide alone.
+    secure_cookies: str = "auto"
     max_text_chars: int = 2000
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
 
@@ -105,6 +107,23 @@ def loads_limited(text: str) -> Any:
 
 def own_origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
+
+
+def secure_cookie(request: web.Request) -> bool:
+    """Whether the session cookie travels over TLS only: yes, unless the browser reached the
+    console over plain http on this machine (make run's http://127.0.0.1:8080), where no TLS
+    is there to insist on and the cookie never crosses the network."""
+    console = request.app[CONSOLE]
+    if console.secure_cookies != "auto":
+        return console.secure_cookies == "always"
+    return not local_plain_http(
+        request.scheme,
+        request.host,  # the Host header, port and all
+        request.remote,
+        request.headers.get("X-Forwarded-For"),
+        request.headers.get("X-Forwarded-Proto"),
+        console.trusted_proxies,
+    )
 
 
 def origin_allowed(request: web.Request) -> bool:
@@ -242,7 +261,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         max_age=int(sessions.lifetime.total_seconds()),
         httponly=True,
         samesite="Strict",
-        secure=request.app[CONSOLE].secure_cookies,
+        secure=secure_cookie(request),
         path="/",
     )
     return response

@@ -1,7 +1,7 @@
 """Several Rasa servers behind one gateway (RASA_URL lists them, as make run does): every
 message and tracker change of a conversation reaches the same server, the conversations
-spread over all of them, health names a server that is down, and a new model is loaded
-into each one."""
+spread over all of them, health names a server that is down, a new model is loaded into
+each one, and every call to Rasa's HTTP API carries its token."""
 
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ class RecordingRasa:
     name: str
     seen: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     models: list[str] = field(default_factory=list)
+    token: str | None = None  # as `rasa run --auth-token`: the API routes need ?token=
+    refused: list[str] = field(default_factory=list)
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.auth])
         app.router.add_post("/webhooks/rest/webhook", self.webhook)
         app.router.add_post("/conversations/{id}/messages", self.record)
         app.router.add_post("/conversations/{id}/tracker/events", self.record)
@@ -37,6 +39,15 @@ class RecordingRasa:
         app.router.add_get("/status", self.status)
         app.router.add_put("/model", self.model)
         return app
+
+    @web.middleware
+    async def auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        # Rasa checks the token on its API routes, not on the channels' webhooks.
+        api = not request.path.startswith("/webhooks/")
+        if api and self.token is not None and request.query.get("token") != self.token:
+            self.refused.append(f"{request.method} {request.path}")
+            return web.json_response({"reason": "NotAuthenticated"}, status=401)
+        return await handler(request)
 
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -115,6 +126,34 @@ async def test_a_new_model_is_loaded_into_every_server(aiohttp_server) -> None:
         await client.load_model("models/20261202-new.tar.gz")
         assert await client.model_file() == "rasa0.tar.gz"
     assert [fake.models for fake in fakes] == [["models/20261202-new.tar.gz"]] * 3
+
+
+async def test_every_call_to_rasas_api_carries_the_token(
+    aiohttp_client, aiohttp_server, database_url
+) -> None:
+    fakes, urls = await _servers(aiohttp_server, 2)
+    for fake in fakes:
+        fake.token = "rasa-secret"
+    settings = Settings(database_url=database_url, rasa_url=",".join(urls), rasa_token="rasa-secret")
+    client = await aiohttp_client(create_app(settings))
+    health = await (await client.get("/health")).json()  # GET /status of each server
+    assert health["components"]["rasa"]["status"] == "up"
+    for sender in (f"customer-{n}" for n in range(6)):
+        for text in ("hello", "I want a person", "are you there?"):  # tracker writes, too
+            response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+            assert response.status == 200, await response.text()
+    every = [routes for fake in fakes for routes in fake.seen.values()]
+    await eventually(lambda: all("messages" in routes for routes in every))
+    async with aiohttp.ClientSession() as session:  # the trainer console's model loading
+        rasa = RasaClient(session, urls, timeout_seconds=5, token="rasa-secret")
+        await rasa.load_model("models/20261202-new.tar.gz")
+        assert await rasa.model_file() == "rasa0.tar.gz"
+    assert [fake.refused for fake in fakes] == [[], []]
+    assert [fake.models for fake in fakes] == [["models/20261202-new.tar.gz"]] * 2
+    # Without the token, health says so rather than calling Rasa up.
+    tokenless = await aiohttp_client(create_app(Settings(database_url=database_url, rasa_url=urls[0])))
+    health = await (await tokenless.get("/health")).json()
+    assert health["components"]["rasa"] == {"status": "down", "error": "HTTP 401"}
 
 
 def test_rasa_url_lists_servers_separated_by_commas() -> None:

@@ -32,6 +32,25 @@ def test_health_reports_every_component_up(stack: Stack) -> None:
     assert {server["model"] for server in rasa["servers"].values()} == {rasa["model"]}
 
 
+def test_rasas_api_refuses_requests_without_the_token_while_the_gateway_chats(stack: Stack) -> None:
+    for port in stack.rasa_ports:  # as make run: `rasa run --auth-token "$RASA_TOKEN"`, twice
+        rasa = f"http://127.0.0.1:{port}"
+        refused = [
+            requests.get(f"{rasa}/status", timeout=10),
+            requests.get(f"{rasa}/status", params={"token": "a guess"}, timeout=10),
+            requests.post(f"{rasa}/model/parse", json={"text": "hello"}, timeout=10),
+            requests.get(f"{rasa}/conversations/someone/tracker", timeout=10),
+            requests.post(f"{rasa}/conversations/someone/tracker/events", json=[], timeout=10),
+            requests.put(f"{rasa}/model", json={"model_file": "models/other.tar.gz"}, timeout=10),
+        ]
+        assert [response.status_code for response in refused] == [401] * len(refused), rasa
+        assert requests.get(f"{rasa}/status", params=stack.rasa_params, timeout=10).json()["model_file"]
+    # The gateway has the same RASA_TOKEN: it chats, and health (GET /status) says Rasa is up.
+    assert "Harbor Lane Supply assistant" in texts(stack.say(f"c-{uuid.uuid4().hex[:8]}", "hello there"))
+    health = requests.get(f"{stack.gateway_url}/health", timeout=10).json()
+    assert health["components"]["rasa"]["status"] == "up"
+
+
 def test_small_talk(stack: Stack) -> None:
     sender = f"c-{uuid.uuid4().hex[:8]}"
     assert "Harbor Lane Supply assistant" in texts(stack.say(sender, "hello there"))

@@ -18,7 +18,10 @@ def new_sender() -> str:
 
 def test_the_parse_result_carries_a_frustration_score(stack: Stack) -> None:
     parsed = requests.post(
-        f"{stack.rasa_url}/model/parse", json={"text": "still NOTHING?? this is ridiculous"}, timeout=30
+        f"{stack.rasa_url}/model/parse",
+        json={"text": "still NOTHING?? this is ridiculous"},
+        params=stack.rasa_params,
+        timeout=30,
     ).json()
     frustration = parsed["frustration"]
     assert frustration["score"] >= frustration["threshold"] == 0.5

@@ -64,7 +64,9 @@ def test_an_agent_takes_over_and_hands_back_to_a_bot_that_remembers(stack: Stack
     assert "100234" in answer and "email" not in answer.lower()
     # What the agent said is in Rasa's memory of the conversation too.
     conversation = detail["conversation_id"]
-    tracker = requests.get(f"{stack.rasa_url}/conversations/{conversation}/tracker", timeout=30).json()
+    tracker = requests.get(
+        f"{stack.rasa_url}/conversations/{conversation}/tracker", params=stack.rasa_params, timeout=30
+    ).json()
     said = [event.get("text") for event in tracker["events"] if event["event"] == "bot"]
     assert "Hi, Alex here. Let me check 100234." in said
 

@@ -23,7 +23,12 @@ def test_held_out_intent_accuracy_stays_above_the_floor(stack: Stack) -> None:
     wrong = []
     with requests.Session() as http:
         for example in examples:
-            parsed = http.post(f"{stack.rasa_url}/model/parse", json={"text": example["text"]}, timeout=30)
+            parsed = http.post(
+                f"{stack.rasa_url}/model/parse",
+                json={"text": example["text"]},
+                params=stack.rasa_params,
+                timeout=30,
+            )
             predicted = parsed.json()["intent"]["name"]
             if predicted != example["intent"]:
                 wrong.append(f"{example['text']!r}: {example['intent']} -> {predicted}")
@@ -33,7 +38,10 @@ def test_held_out_intent_accuracy_stays_above_the_floor(stack: Stack) -> None:
 
 def test_parse_results_carry_calibrated_confidences(stack: Stack) -> None:
     parsed = requests.post(
-        f"{stack.rasa_url}/model/parse", json={"text": "where is my order 100234?"}, timeout=30
+        f"{stack.rasa_url}/model/parse",
+        json={"text": "where is my order 100234?"},
+        params=stack.rasa_params,
+        timeout=30,
     ).json()
     assert parsed["intent"]["name"] == "order_status"
     ranking = parsed["intent_ranking"]

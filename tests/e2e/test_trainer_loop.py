@@ -49,7 +49,9 @@ def trainer_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def intent_of(stack: Stack, text: str) -> str:
-    parsed = requests.post(f"{stack.rasa_url}/model/parse", json={"text": text}, timeout=30).json()
+    parsed = requests.post(
+        f"{stack.rasa_url}/model/parse", json={"text": text}, params=stack.rasa_params, timeout=30
+    ).json()
     return parsed["intent"]["name"]
 
 

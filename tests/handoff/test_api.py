@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from bot.app import create_app
 from bot.settings import Settings
-from handoff import db
+from handoff import api, db
 from handoff.auth import create_agent
 from tests.support.gateway import PASSWORD, Browser, FakeRasa, collect, escalate, eventually, say
 
@@ -223,6 +225,61 @@ async def test_logout_ends_the_session_on_the_server(people) -> None:
     async with replay.get(alex.base + "/api/v1/tickets") as response:
         assert response.status == 401  # the old cookie is dead, not just forgotten by the browser
     await replay.close()
+
+
+async def _login_cookie(browser: Browser, headers: dict[str, str]) -> str:
+    """The Set-Cookie header of a login sent with these headers (Host, X-Forwarded-*)."""
+    async with browser.http.post(
+        browser.base + "/api/v1/auth/login",
+        json={"email": "alex@shop.test", "password": PASSWORD},
+        headers={"Origin": browser.base, **headers},
+    ) as response:
+        assert response.status == 200, await response.text()
+        return response.headers["Set-Cookie"].lower()
+
+
+async def test_the_session_cookie_is_secure_unless_served_over_http_on_localhost(people) -> None:
+    alex = people["alex"]
+    # make run and the browser tests: http://127.0.0.1, no TLS to insist on; the cookie works.
+    local = await _login_cookie(alex, {})
+    assert "secure" not in local and "httponly" in local and "samesite=strict" in local
+    assert (await alex.call("GET", "/api/v1/auth/me"))[0] == 200
+    # Served under a public name over plain http: Secure all the same. A deployment without
+    # TLS says so (HELPDESK_SECURE_COOKIES=never) rather than sending sessions in the clear.
+    public = await _login_cookie(
+        alex, {"Host": "support.example.com", "Origin": "http://support.example.com"}
+    )
+    assert "; secure" in public and "httponly" in public and "samesite=strict" in public
+    # The proxy on this machine (a trusted one) took it over https, or from another machine.
+    assert "; secure" in await _login_cookie(alex, {"X-Forwarded-Proto": "https"})
+    assert "; secure" in await _login_cookie(alex, {"X-Forwarded-For": "203.0.113.5"})
+    assert "; secure" not in await _login_cookie(alex, {"X-Forwarded-Proto": "http"})
+
+
+@pytest.mark.parametrize(
+    ("setting", "mode", "public_host", "localhost"),
+    [
+        ("", "auto", True, False),
+        ("always", "always", True, True),
+        ("1", "always", True, True),  # the setting's old value
+        ("never", "never", False, False),
+    ],
+)
+def test_helpdesk_secure_cookies_decides_alone_unless_auto(
+    setting: str, mode: str, public_host: bool, localhost: bool
+) -> None:
+    settings = Settings.from_env({"HELPDESK_SECURE_COOKIES": setting})
+    assert settings.secure_cookies == mode
+    app = web.Application()
+    app[api.CONSOLE] = api.ConsoleSettings(secure_cookies=mode, trusted_proxies=settings.trusted_proxies)
+    for host, secure in (("support.example.com", public_host), ("localhost:8080", localhost)):
+        request = make_mocked_request("POST", "/api/v1/auth/login", headers={"Host": host}, app=app)
+        assert api.secure_cookie(request) is secure, host
+
+
+def test_a_misspelt_helpdesk_secure_cookies_is_refused() -> None:
+    with pytest.raises(ValueError, match="HELPDESK_SECURE_COOKIES"):
+        Settings.from_env({"HELPDESK_SECURE_COOKIES": "alwyas"}).check()
 
 
 async def test_bad_input_gets_clear_errors(people) -> None:

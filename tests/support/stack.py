@@ -86,6 +86,10 @@ class Stack:
         self.rest_headers = {"Authorization": f"Bearer {self.rest_secret}"}
         # The shop's key for its signed-in customers (bot/shop_identity.py).
         self.identity_secret = secrets.token_urlsafe(16)
+        # And Rasa's HTTP API needs its token (`rasa run --auth-token`, the gateway's RASA_TOKEN):
+        # a test or benchmark that calls it directly passes `params=stack.rasa_params`.
+        self.rasa_token = secrets.token_urlsafe(24)
+        self.rasa_params = {"token": self.rasa_token}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         # The customers' mailboxes: an SMTP server on loopback that the action server mails.
         self.mailbox = Mailbox(free_port())
@@ -109,6 +113,7 @@ class Stack:
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(self.mailbox.port),
             "SMTP_TLS": "none",
+            "RASA_TOKEN": self.rasa_token,
             **self._extra_env,
         }
 
@@ -130,6 +135,10 @@ class Stack:
                 str(BIN / "rasa"),
                 "run",
                 "--enable-api",
+                "--auth-token",
+                self.rasa_token,
+                "--interface",
+                "127.0.0.1",
                 "--port",
                 str(port),
                 "--model",
