@@ -155,3 +155,23 @@ def test_the_widget_says_to_wait_and_gives_back_a_line_it_could_not_take(stack: 
     expect(notice).to_be_visible()
     customer_lines = page.locator('.hlw-msg[data-author="customer"] .hlw-text').all_inner_texts()
     assert len(customer_lines) == 4 and given_back not in customer_lines, customer_lines
+
+
+def test_a_shop_page_that_signs_its_customer_in_gets_their_order_without_the_email(
+    stack: Stack,
+    page: Page,  # noqa: F811
+) -> None:
+    # The shop's own page (its back end computed the hash), on the gateway's origin here.
+    signed = stack.signed_in("jane.doe@example.com")
+    account_page = f"""<!doctype html><html><head><meta charset="utf-8"><title>My account</title></head>
+<body><h1>Signed in as Jane</h1>
+<script src="/widget.js" data-identifier="{signed["identifier"]}"
+        data-identifier-hash="{signed["identifier_hash"]}"></script></body></html>"""
+    url = stack.gateway_url + "/my-account"
+    page.route(url, lambda route: route.fulfill(status=200, content_type="text/html", body=account_page))
+    page.goto(url)
+    page.click("#hlw-launcher")
+    page.fill("#hlw-input", "where is my order 100234?")
+    page.keyboard.press("Enter")
+    expect(page.locator("#hlw-log")).to_contain_text("trail running shoes", timeout=30_000)
+    expect(page.locator("#hlw-log")).not_to_contain_text("email address")
