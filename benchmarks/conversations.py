@@ -387,10 +387,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     scripts = [script for script in load_scripts() if not args.only or args.only in script["id"]]
 
-    from tests.support.stack import Stack
+    from tests.support.stack import SHARED_DEMO_ORDERS, Stack
 
     with tempfile.TemporaryDirectory() as workdir:
-        stack = Stack(Path(workdir))
+        stack = Stack(Path(workdir), SHARED_DEMO_ORDERS)
         try:
             stack.start()
             stack.wait_healthy()

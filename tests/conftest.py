@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from handoff import db
-from tests.support.stack import MAKE_RUN_RASA_SERVERS, Stack
+from tests.support.stack import MAKE_RUN_RASA_SERVERS, SHARED_DEMO_ORDERS, Stack
 from tests.support.telegram_api import DEFAULT_TOKEN, FakeBotApi
 
 # The PostgreSQL server every developer and CI machine runs (trust auth on loopback).
@@ -69,8 +69,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, telegram_api: FakeBotApi) ->
         "TELEGRAM_BASE_FILE_URL": telegram_api.base_file_url,
         # The tests share this stack and fail checks of the same demo orders (and emails) on
         # purpose; per client address the default stands (test_orders.py counts it).
-        "FAILED_CHECKS_PER_ORDER": "100000",
-        "FAILED_CHECKS_PER_EMAIL": "100000",
+        **SHARED_DEMO_ORDERS,
     }
     with Stack(tmp_path_factory.mktemp("stack"), env=telegram, rasa_servers=MAKE_RUN_RASA_SERVERS) as running:
         yield running
