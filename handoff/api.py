@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, hdrs, web
 
 from handoff import auth, hub
 from handoff.addresses import Network, client_address
@@ -115,9 +115,23 @@ def origin_allowed(request: web.Request) -> bool:
     return origin is not None and origin in (own_origin(request), *request.app[CONSOLE].allowed_origins)
 
 
+def session_token(request: web.Request) -> str | None:
+    """The session token in the request's cookie, if it carries our signature.
+
+    The Cookie header is read here rather than through `request.cookies`: aiohttp 3.9 parses
+    it with http.cookies, which raises on any malformed cookie in the header, so one odd
+    cookie of another site on this host made every console request a 500."""
+    for header in request.headers.getall(hdrs.COOKIE, ()):
+        for pair in header.split(";"):
+            name, equals, value = pair.partition("=")
+            token = request.app[SESSIONS].token(value.strip()) if equals and name.strip() == COOKIE else None
+            if token is not None:
+                return token
+    return None
+
+
 async def current_agent(request: web.Request) -> AgentRef | None:
-    sessions = request.app[SESSIONS]
-    token = sessions.token(request.cookies.get(COOKIE))
+    token = session_token(request)
     if token is None:
         return None
     return await request.app[HELPDESK].database.run(Sessions.agent, token)
@@ -250,7 +264,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @requires(*("agent", "trainer", "admin"))
 async def logout(request: web.Request) -> web.StreamResponse:
-    token = request.app[SESSIONS].token(request.cookies.get(COOKIE))
+    token = session_token(request)
     if token is not None:
         await request.app[HELPDESK].database.run(Sessions.end, token)
         for socket in list(request.app[SOCKETS].pop(token, ())):
@@ -336,7 +350,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """
     if not origin_allowed(request):
         return error(403, "connect from the console's own page (Origin header)")
-    token = request.app[SESSIONS].token(request.cookies.get(COOKIE))
+    token = session_token(request)
     agent = await current_agent(request)
     if agent is None or token is None:
         return error(401, "log in first: POST /api/v1/auth/login")
