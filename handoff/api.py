@@ -86,21 +86,18 @@ class TooDeep(ValueError):
 def loads_limited(text: str) -> Any:
     """json.loads, refusing (TooDeep) a document nested deeper than MAX_JSON_DEPTH: no route
     takes more than a few levels, and Python's parser gives up at about a thousand."""
+    too_deep = f"body is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
     try:
         value = json.loads(text)
     except RecursionError as failure:
-        raise TooDeep(f"body is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from failure
-    level = [value]
-    for _ in range(MAX_JSON_DEPTH + 1):
-        level = [
-            child
-            for item in level
-            if isinstance(item, dict | list)
-            for child in (item.values() if isinstance(item, dict) else item)
-        ]
-        if not level:
-            return value
-    raise TooDeep(f"body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+        raise TooDeep(too_deep) from failure
+    level, depth = [value], 0  # the objects and arrays `depth` brackets deep
+    while level := [item for item in level if isinstance(item, dict | list)]:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise TooDeep(too_deep)
+        level = [child for item in level for child in (item.values() if isinstance(item, dict) else item)]
+    return value
 
 
 def own_origin(request: web.Request) -> str:
