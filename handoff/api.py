@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, hdrs, web
 
 from handoff import auth, hub
 from handoff.addresses import Network, client_address, local_plain_http
@@ -88,21 +88,18 @@ class TooDeep(ValueError):
 def loads_limited(text: str) -> Any:
     """json.loads, refusing (TooDeep) a document nested deeper than MAX_JSON_DEPTH: no route
     takes more than a few levels, and Python's parser gives up at about a thousand."""
+    too_deep = f"body is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
     try:
         value = json.loads(text)
     except RecursionError as failure:
-        raise TooDeep(f"body is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from failure
-    level = [value]
-    for _ in range(MAX_JSON_DEPTH + 1):
-        level = [
-            child
-            for item in level
-            if isinstance(item, dict | list)
-            for child in (item.values() if isinstance(item, dict) else item)
-        ]
-        if not level:
-            return value
-    raise TooDeep(f"body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+        raise TooDeep(too_deep) from failure
+    level, depth = [value], 0  # the objects and arrays `depth` brackets deep
+    while level := [item for item in level if isinstance(item, dict | list)]:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise TooDeep(too_deep)
+        level = [child for item in level for child in (item.values() if isinstance(item, dict) else item)]
+    return value
 
 
 def own_origin(request: web.Request) -> str:
@@ -134,9 +131,23 @@ def origin_allowed(request: web.Request) -> bool:
     return origin is not None and origin in (own_origin(request), *request.app[CONSOLE].allowed_origins)
 
 
+def session_token(request: web.Request) -> str | None:
+    """The session token in the request's cookie, if it carries our signature.
+
+    The Cookie header is read here rather than through `request.cookies`: aiohttp 3.9 parses
+    it with http.cookies, which raises on any malformed cookie in the header, so one odd
+    cookie of another site on this host made every console request a 500."""
+    for header in request.headers.getall(hdrs.COOKIE, ()):
+        for pair in header.split(";"):
+            name, equals, value = pair.partition("=")
+            token = request.app[SESSIONS].token(value.strip()) if equals and name.strip() == COOKIE else None
+            if token is not None:
+                return token
+    return None
+
+
 async def current_agent(request: web.Request) -> AgentRef | None:
-    sessions = request.app[SESSIONS]
-    token = sessions.token(request.cookies.get(COOKIE))
+    token = session_token(request)
     if token is None:
         return None
     return await request.app[HELPDESK].database.run(Sessions.agent, token)
@@ -269,7 +280,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @requires(*("agent", "trainer", "admin"))
 async def logout(request: web.Request) -> web.StreamResponse:
-    token = request.app[SESSIONS].token(request.cookies.get(COOKIE))
+    token = session_token(request)
     if token is not None:
         await request.app[HELPDESK].database.run(Sessions.end, token)
         for socket in list(request.app[SOCKETS].pop(token, ())):
@@ -355,7 +366,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """
     if not origin_allowed(request):
         return error(403, "connect from the console's own page (Origin header)")
-    token = request.app[SESSIONS].token(request.cookies.get(COOKIE))
+    token = session_token(request)
     agent = await current_agent(request)
     if agent is None or token is None:
         return error(401, "log in first: POST /api/v1/auth/login")

@@ -36,6 +36,10 @@ class TrainerError(ValueError):
     status = 400
 
 
+class UnresolvedNotFound(TrainerError):
+    status = 404
+
+
 @dataclass(frozen=True)
 class Entry:
     id: int
@@ -136,6 +140,7 @@ def decide(
     note: str | None = None,
 ) -> int:
     """Stores one decision for each of the unresolved messages; returns how many."""
+    ids = list(dict.fromkeys(ids))  # one decision per message, however often it is named
     if decision not in DECISIONS:
         raise TrainerError(f"decision must be one of {', '.join(DECISIONS)}")
     if decision == "label" and (not isinstance(intent, str) or not INTENT_NAME.match(intent)):
@@ -147,7 +152,7 @@ def decide(
     found = set(session.scalars(sa.select(UnresolvedMessage.id).where(UnresolvedMessage.id.in_(ids))))
     missing = sorted(set(ids) - found)
     if missing:
-        raise TrainerError(f"there are no unresolved messages {missing}")
+        raise UnresolvedNotFound(f"there are no unresolved messages {missing}")
     session.execute(sa.delete(TrainingDecision).where(TrainingDecision.unresolved_id.in_(ids)))
     for unresolved_id in ids:
         session.add(

@@ -18,7 +18,8 @@ def add_routes(app: web.Application, project: Path) -> None:
     app.router.add_routes(
         [
             web.get(f"{PREFIX}/unresolved", views.unresolved),
-            web.get(f"{PREFIX}/unresolved/{{id}}", views.unresolved_message),
+            # Digits only: the id must not also match /unresolved/decisions and /unresolved/export.
+            web.get(f"{PREFIX}/unresolved/{{id:\\d+}}", views.unresolved_message),
             web.get(f"{PREFIX}/intents", views.intents),
             web.post(f"{PREFIX}/unresolved/decisions", views.decide),
             web.post(f"{PREFIX}/unresolved/export", views.export),

@@ -87,7 +87,10 @@ async def decide(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     ids, decision = body.get("ids"), body.get("decision")
     intent, note = body.get("intent"), body.get("note")
-    if not isinstance(ids, list) or not all(isinstance(i, int) and 0 < i <= MAX_ID for i in ids):
+    # JSON's true and false are ints to Python, and PostgreSQL refuses to compare them to ids.
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in ids
+    ):
         return error(400, "'ids' must be a list of unresolved message ids")
     if note is not None and (not isinstance(note, str) or not plain_text(note) or len(note) > 2000):
         return error(400, "'note' must be text of at most 2000 characters")

@@ -69,11 +69,39 @@ def conversation_room(conversation_id: str) -> str:
     return f"conversation:{conversation_id}"
 
 
+class SessionTokens:
+    """The web sessions' ids as the widget holds them: `<session>.<signature>`, signed with
+    the gateway's key for the page's Origin."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def _signer(self, origin: str) -> Signer:
+        return Signer(self._secret, salt=f"web-session:{origin}")
+
+    def issue(self, session_id: str, origin: str) -> str:
+        return self._signer(origin).sign(session_id).decode("ascii")
+
+    def session_of(self, token: Any, origin: str) -> str | None:
+        """The session a token the gateway issued for this Origin names; None for any other."""
+        if not isinstance(token, str) or len(token) > 200:
+            return None
+        try:
+            session_id = self._signer(origin).unsign(token).decode("ascii")
+        except (BadSignature, UnicodeDecodeError):
+            return None
+        if not SESSION_ID.match(session_id):
+            return None
+        # Exactly the token issued (its signature is verified already): base64 leaves spare
+        # bits in the signature's last character, so a few altered tokens verified too.
+        return session_id if self.issue(session_id, origin) == token else None
+
+
 class SocketIOChannel:
     def __init__(self, app: web.Application) -> None:
         settings = app[SETTINGS]
         self.app = app
-        self._secret = settings.session_secret()  # signs the web sessions' ids
+        self.tokens = SessionTokens(settings.session_secret())  # the web sessions' ids
         self.server = socketio.AsyncServer(
             async_mode="aiohttp",
             # A widget is embedded on the shop's own site, another origin than the gateway's.
@@ -114,31 +142,18 @@ class SocketIOChannel:
         session = await self.server.get_session(sid)
         return session.get("session_id")
 
-    def _signer(self, origin: str) -> Signer:
-        return Signer(self._secret, salt=f"web-session:{origin}")
-
-    def _session_of(self, token: Any, origin: str) -> str | None:
-        """The session a token the gateway issued for this Origin names; None for any other."""
-        if not isinstance(token, str) or len(token) > 200:
-            return None
-        try:
-            session_id = self._signer(origin).unsign(token).decode("ascii")
-        except (BadSignature, UnicodeDecodeError):
-            return None
-        return session_id if SESSION_ID.match(session_id) else None
-
     async def session_request(self, sid: str, data: Any = None) -> None:
         session = await self.server.get_session(sid)
         origin = session.get("origin", "")
         requested = data.get("session_id") if isinstance(data, dict) else None
-        session_id = self._session_of(requested, origin)
+        session_id = self.tokens.session_of(requested, origin)
         if session_id is None:
             session_id = uuid.uuid4().hex
             if requested:
                 logger.info(
                     "A web session id the gateway did not issue for %r: a new session", origin or "no Origin"
                 )
-        token = self._signer(origin).sign(session_id).decode("ascii")
+        token = self.tokens.issue(session_id, origin)
         await self.server.save_session(sid, {**session, "session_id": session_id})
         await self.server.enter_room(sid, session_id)
         await self.server.emit("session_confirm", token, room=sid)
