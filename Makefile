@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install tools lock model train evaluate run test test-fast bench bench-load bench-nlu profile lint validate export-nlu services browser webchat clean
+.PHONY: install tools lock model train evaluate run test test-fast bench bench-load bench-flood bench-nlu profile lint validate export-nlu services browser webchat clean
 
 install: $(STAMP)
 
@@ -100,6 +100,11 @@ profile: model
 # second, beside a stock `rasa init` bot on the same Rasa (benchmarks/load.py, ~15 minutes).
 bench-load: model
 	$(PY) -m benchmarks.load $(ARGS)
+
+# Another customer's round trips beside a flood from one sender (300 messages in 30 s), quiet
+# and with and without the limits (benchmarks/flood.py, ~6 minutes).
+bench-flood: model
+	$(PY) -m benchmarks.flood $(ARGS)
 
 # Banking77 and CLINC150, this project's pipeline beside Rasa's default one (about an hour
 # on 2 cores, most of it DIET). Test files: make bench-nlu ARGS="--banking77-test test.csv"

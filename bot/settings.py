@@ -83,6 +83,9 @@ class Settings:
                     environ.get("ADDRESS_MESSAGES_PER_MINUTE", defaults.limits.address_per_minute)
                 ),
                 address_burst=int(environ.get("ADDRESS_BURST", defaults.limits.address_burst)),
+                waiting_per_conversation=int(
+                    environ.get("WAITING_PER_CONVERSATION", defaults.limits.waiting_per_conversation)
+                ),
             ),
             trusted_proxies=parse_networks(environ.get("TRUSTED_PROXIES", "127.0.0.1,::1")),
             rasa_token=environ.get("RASA_TOKEN") or None,
