@@ -55,7 +55,7 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
-# The right type most of the time, anything now and then: deep enough to pass the first checks.
+# Text, up to past the 2,000 characters a message may have; the fields take it or any JSON.
 texts = st.text(max_size=60) | st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=2100)
 rest_messages = st.fixed_dictionaries(
     {},
