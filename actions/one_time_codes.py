@@ -1,5 +1,5 @@
 """One-time codes that prove a customer reads the order's mailbox, asked before an order is
-cancelled (actions/orders.py).
+cancelled (actions/cancellation.py).
 
 A code is six random digits, kept only as a salted SHA-256 digest under its subject (what it
 confirms, in which conversation: "cancel:<sender>:<order>"), for ONE_TIME_CODE_MINUTES
@@ -155,4 +155,4 @@ def get_one_time_codes() -> OneTimeCodes:
         import redis.asyncio as aioredis
 
         redis = aioredis.from_url(redis_url)
-    return OneTimeCodes(CodeRules.from_env(), redis, TokenBuckets.from_url(f"{PREFIX}:sent", redis_url))
+    return OneTimeCodes(CodeRules.from_env(), redis, TokenBuckets(f"{PREFIX}:sent", redis))
