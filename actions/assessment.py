@@ -55,6 +55,7 @@ def user_turns(tracker: Tracker) -> list[dict[str, Any]]:
     was last handed to a person, oldest first."""
     turns = []
     form = None  # the form running when each message came: answers to it are understood
+    answered_at = None  # when the bot last said something
     for event in tracker.events:
         handed_over = (
             event.get("event") == "slot" and event.get("name") == "handed_over" and event.get("value")
@@ -63,10 +64,31 @@ def user_turns(tracker: Tracker) -> list[dict[str, Any]]:
             turns = []
         elif event.get("event") == "active_loop":
             form = event.get("name")
+        elif event.get("event") == "bot":
+            answered_at = event.get("timestamp")
         elif event.get("event") == "user":
             parse = event.get("parse_data") or {}
-            turns.append({**parse, "timestamp": event.get("timestamp"), "in_form": form is not None})
+            stamp = event.get("timestamp")
+            after_answer = None if answered_at is None or stamp is None else stamp - answered_at
+            refused = (event.get("metadata") or {}).get("refused_before") or 0
+            turns.append(
+                {
+                    **parse,
+                    "timestamp": stamp,
+                    "in_form": form is not None,
+                    "after_answer": after_answer,
+                    "refused_before": refused,
+                }
+            )
     return turns
+
+
+def not_a_new_try(turn: dict[str, Any], seconds: float) -> bool:
+    """Sent (or taken from the gateway's queue) within `seconds` of the bot's previous
+    answer, or just after the gateway refused the sender's messages for coming too fast:
+    nobody read the answer and tried again; a paste, a script or a flood did."""
+    after = turn.get("after_answer")
+    return (after is not None and after < seconds) or bool(turn.get("refused_before"))
 
 
 def not_understood(turn: dict[str, Any]) -> bool:
@@ -113,7 +135,9 @@ def assess(tracker: Tracker, now: float | None = None) -> Assessment:
     for turn in reversed(turns):
         if not not_understood(turn):
             break
-        streak += 1
+        # Only tries made after reading the bot's answer count towards a handoff: a flood of
+        # gibberish is refused by the gateway's limits and opens no ticket.
+        streak += not not_a_new_try(turn, settings["seconds_to_try_again"])
     reason = None
     if streak >= settings["fallbacks_to_escalate"]:
         reason = "repeated_fallback"

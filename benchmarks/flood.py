@@ -105,7 +105,7 @@ async def flood_beside_a_customer(gateway_url: str, flooding: bool = True) -> di
 
         async def flood() -> None:
             for n in range(FLOOD_MESSAGES if flooding else 0):
-                text = "📦" * 2000 if n % 10 == 0 else f"spam spam spam {n}"
+                text = "📦" * 2000 if n % 10 == 0 else f"ping {n}"
                 await flooder.client.emit("user_uttered", {"message": text})
                 await asyncio.sleep(FLOOD_SECONDS / FLOOD_MESSAGES)
 

@@ -9,7 +9,9 @@
 
 A refused message is not stored: the client is told how long to wait (REST: 429 with
 `Retry-After`; the widget and Telegram: a notice), and the customer sends it again. No
-ticket is opened for it.
+ticket is opened for it, and the next message that is taken tells Rasa how many were
+refused before it (`Refusals`): the bot does not count it as another try at being
+understood (actions/assessment.py), so a flood of gibberish is not handed to a person.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import math
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -122,3 +125,22 @@ class Conversations:
         finally:
             if self._queued.get(conversation_id) == 0 and not lock.locked():
                 del self._queued[conversation_id]
+
+
+class Refusals:
+    """How many messages of each sender were refused since its last one was taken, in this
+    gateway (a sender's socket stays on one gateway). At most `senders` are remembered, the
+    oldest forgotten first."""
+
+    def __init__(self, senders: int = 10_000) -> None:
+        self._senders = senders
+        self._counts: OrderedDict[str, int] = OrderedDict()
+
+    def refused(self, sender: str) -> None:
+        self._counts[sender] = self._counts.pop(sender, 0) + 1
+        if len(self._counts) > self._senders:
+            self._counts.popitem(last=False)
+
+    def taken(self, sender: str) -> int:
+        """The sender's message is taken: how many were refused before it."""
+        return self._counts.pop(sender, 0)

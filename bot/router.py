@@ -16,6 +16,7 @@ assistant's helpdesk events do, is the helpdesk's business (handoff/service.py).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.limits import Conversations, Limits
+from bot.limits import Conversations, Limits, Refusals, TooManyMessages
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.shop_identity import with_identity
 from handoff.conversations import ConversationRef
@@ -47,6 +48,7 @@ class IncomingMessage:
     kind: str = "text"  # text | photo | other (stickers, voice, files: answered politely)
     attachment: tuple[bytes, str] | None = None  # a photo's bytes and content type, kept for agents
     address: str | None = None  # the client's address, for its rate limit (None: not known)
+    refused_before: int = 0  # the sender's messages refused since its last one (set by Router)
 
 
 class Router:
@@ -67,6 +69,7 @@ class Router:
         self._helpdesk = helpdesk
         self._limits = limits
         self._turns = Conversations(limits.settings.waiting_per_conversation)
+        self._refusals = Refusals()
         self._rasa_text_chars = rasa_text_chars
         self._identity_secret = identity_secret  # SHOP_IDENTITY_SECRET (bot/shop_identity.py)
 
@@ -77,10 +80,15 @@ class Router:
         TooManyMessages (nothing stored) when the sender or the address is over its limit.
         """
         sender = f"{incoming.channel}:{incoming.sender}"
-        await self._limits.admit(sender, incoming.address, incoming.text)
-        # The conversation is looked up in its turn: the message before may have handed it over.
-        async with self._turns.turn(sender):
-            return await self._handle(incoming)
+        try:
+            await self._limits.admit(sender, incoming.address, incoming.text)
+            # The conversation is looked up in its turn: the message before may have handed it over.
+            async with self._turns.turn(sender):
+                refused = self._refusals.taken(sender)
+                return await self._handle(dataclasses.replace(incoming, refused_before=refused))
+        except TooManyMessages:
+            self._refusals.refused(sender)
+            raise
 
     async def _handle(self, incoming: IncomingMessage) -> list[dict[str, Any]]:
         helpdesk = self._helpdesk
@@ -147,12 +155,14 @@ class Router:
 
     def _metadata(self, incoming: IncomingMessage, conversation: ConversationRef) -> dict[str, Any]:
         # The address lets the action server count failed ownership checks per client too;
-        # `identity` is the customer the shop signed in, if its signature holds.
+        # `identity` is the customer the shop signed in, if its signature holds;
+        # `refused_before`: the customer sent faster than the limits allow just before this.
         return {
             **with_identity(self._identity_secret, incoming.metadata),
             "channel": incoming.channel,
             "customer_id": conversation.customer_id,
             "address": incoming.address,
+            "refused_before": incoming.refused_before,
         }
 
     @staticmethod

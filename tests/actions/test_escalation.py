@@ -56,6 +56,28 @@ def test_two_messages_not_understood_in_a_row_escalate() -> None:
     assert assess(tracker(events), now=T0 + 5).reason == "repeated_fallback"
 
 
+def bot(at: float) -> dict:
+    return {"event": "bot", "text": "Sorry, I didn't quite understand.", "timestamp": at}
+
+
+def test_gibberish_sent_faster_than_anyone_reads_the_answer_is_not_a_second_try() -> None:
+    flood = [user("blorp", "nlu_fallback", 0.1, T0), bot(T0 + 0.3), user("zzzq", "nlu_fallback", 0.1, T0 + 0.35)]
+    flood += [bot(T0 + 0.6), user("qqq", "nlu_fallback", 0.1, T0 + 0.62)]
+    assert assess(tracker(flood), now=T0 + 1).reason is None
+    # The same customer reads the answer and tries again: that is a second failure.
+    read = [*flood, bot(T0 + 0.9), user("zzzq plonk", "nlu_fallback", 0.1, T0 + 4)]
+    assert assess(tracker(read), now=T0 + 4).reason == "repeated_fallback"
+
+
+def test_gibberish_taken_after_the_gateway_refused_some_is_not_a_second_try() -> None:
+    # A flood past the limits: what gets through comes at the bucket's pace, seconds apart.
+    events = [user("blorp", "nlu_fallback", 0.1, T0), bot(T0 + 0.3)]
+    through = user("ping 26", "nlu_fallback", 0.1, T0 + 2.6)
+    through["metadata"] = {"refused_before": 14}
+    assert assess(tracker([*events, through]), now=T0 + 3).reason is None
+    assert assess(tracker([*events, user("ping", "nlu_fallback", 0.1, T0 + 2.6)]), now=T0 + 3).reason
+
+
 def order(total: str, vip: bool = False) -> Order:
     import datetime as dt
 

@@ -136,11 +136,13 @@ async def test_a_conversation_answers_one_message_at_a_time_in_order_and_refuses
 class CountingRasa:
     def __init__(self) -> None:
         self.messages = 0
+        self.metadata: list[dict[str, Any]] = []
 
     def app(self) -> web.Application:
         async def webhook(request: web.Request) -> web.Response:
             body = await request.json()
             self.messages += 1
+            self.metadata.append(body.get("metadata") or {})
             return web.json_response([{"recipient_id": body["sender"], "text": "Hello!"}])
 
         app = web.Application()
@@ -205,6 +207,41 @@ async def test_rest_over_the_limit_gets_429_with_retry_after_and_nothing_is_stor
         )
         forwarded.append(response.status)
     assert forwarded == [200] * 5 + [429] * 2
+
+
+async def test_the_message_after_a_refusal_tells_rasa_how_many_were_refused(
+    aiohttp_client, aiohttp_server, database_url
+) -> None:
+    # The bot does not count it as another try at being understood (actions/assessment.py).
+    rasa = CountingRasa()
+    server = await aiohttp_server(rasa.app())
+    settings = Settings(
+        database_url=database_url,
+        rasa_url=str(server.make_url("")).rstrip("/"),
+        limits=LimitSettings(sender_per_minute=60, sender_burst=1, address_per_minute=600, address_burst=50),
+        rest_secret="s",
+    )
+    client = await aiohttp_client(create_app(settings), headers={"Authorization": "Bearer s"})
+
+    async def send(sender: str, text: str) -> int:
+        response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+        return response.status
+
+    assert [await send("flood", f"ping {n}") for n in range(3)] == [200, 429, 429]
+    assert await send("calm", "hello") == 200
+    await asyncio.sleep(1.1)  # a token every second
+    assert await send("flood", "ping 3") == 200
+    assert await send("flood", "ping 4") == 429
+    await asyncio.sleep(1.1)
+    assert await send("flood", "ping 5") == 200
+    assert [meta["refused_before"] for meta in rasa.metadata] == [0, 0, 2, 1]
+    # A client cannot say it for itself.
+    await asyncio.sleep(1.1)
+    response = await client.post(
+        "/webhooks/rest/webhook",
+        json={"sender": "flood", "message": "hi", "metadata": {"refused_before": 9}},
+    )
+    assert response.status == 200 and rasa.metadata[-1]["refused_before"] == 0
 
 
 async def test_the_widget_is_told_to_wait_and_gets_its_text_back(aiohttp_server, database_url) -> None:

@@ -1,8 +1,8 @@
 """A flood from one sender, through the real stack with make run's limits: 300 messages in
 30 s over the widget's socket (some of them 2,000 emoji, which cost Rasa the most; neutral
 ones, so that no frustration is detected), while
-another customer chats at a human pace. The flood is refused with a notice, overload opens
-no ticket, and the other customer gets every answer, never the apology. How quickly is
+another customer chats at a human pace. The flood is refused with a notice, no ticket is
+opened, and the other customer gets every answer, never the apology. How quickly is
 measured by `make bench-flood` (benchmarks/flood.py), beside the same questions with no flood."""
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ def test_a_flood_from_one_sender_is_refused_and_another_customer_is_still_answer
     # Most of the flood was refused, each with a notice saying how long to wait.
     assert outcome["refused"] >= FLOOD_MESSAGES - 60
     assert "faster than I can read" in outcome["notice"]["message"]
-    # Overload opens no ticket. The flood itself may be handed to a person once, as any
-    # conversation the bot keeps failing to understand is (repeated_fallback).
+    # No ticket: overload opens none, and gibberish faster than anyone reads the answers is
+    # not the bot failing to understand a customer again and again (actions/assessment.py).
     opened = [
         reason for ticket, reason in tickets(stack.helpdesk_db) if (ticket, reason) not in tickets_before
     ]
-    assert "assistant_unavailable" not in opened and len(opened) <= 1, f"tickets opened: {opened}"
+    assert opened == [], f"tickets opened: {opened}"
     assert not any("support team" in text for text in texts)  # not the calm customer's
