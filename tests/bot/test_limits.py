@@ -161,6 +161,20 @@ async def _gateway(aiohttp_server: Any, database_url: str, rasa: CountingRasa) -
     return str((await aiohttp_server(create_app(settings))).make_url("")).rstrip("/")
 
 
+async def _rest_client(
+    aiohttp_client: Any, aiohttp_server: Any, database_url: str, rasa: CountingRasa, limits: LimitSettings
+) -> Any:
+    """A client of a gateway in front of `rasa`, with the shop back end's REST secret."""
+    server = await aiohttp_server(rasa.app())
+    settings = Settings(
+        database_url=database_url,
+        rasa_url=str(server.make_url("")).rstrip("/"),
+        limits=limits,
+        rest_secret="back-end secret",
+    )
+    return await aiohttp_client(create_app(settings), headers={"Authorization": "Bearer back-end secret"})
+
+
 def _count(database_url: str, table: str) -> int:
     engine = sa.create_engine(database_url)
     try:
@@ -174,14 +188,8 @@ async def test_rest_over_the_limit_gets_429_with_retry_after_and_nothing_is_stor
     aiohttp_client, aiohttp_server, database_url
 ) -> None:
     rasa = CountingRasa()
-    server = await aiohttp_server(rasa.app())
-    settings = Settings(
-        database_url=database_url,
-        rasa_url=str(server.make_url("")).rstrip("/"),
-        limits=LimitSettings(sender_per_minute=6, sender_burst=3, address_per_minute=60, address_burst=5),
-        rest_secret="back-end secret",
-    )
-    client = await aiohttp_client(create_app(settings), headers={"Authorization": "Bearer back-end secret"})
+    limits = LimitSettings(sender_per_minute=6, sender_burst=3, address_per_minute=60, address_burst=5)
+    client = await _rest_client(aiohttp_client, aiohttp_server, database_url, rasa, limits)
     statuses = []
     for n in range(5):
         response = await client.post(
@@ -214,14 +222,8 @@ async def test_the_message_after_a_refusal_tells_rasa_how_many_were_refused(
 ) -> None:
     # The bot does not count it as another try at being understood (actions/assessment.py).
     rasa = CountingRasa()
-    server = await aiohttp_server(rasa.app())
-    settings = Settings(
-        database_url=database_url,
-        rasa_url=str(server.make_url("")).rstrip("/"),
-        limits=LimitSettings(sender_per_minute=60, sender_burst=1, address_per_minute=600, address_burst=50),
-        rest_secret="s",
-    )
-    client = await aiohttp_client(create_app(settings), headers={"Authorization": "Bearer s"})
+    limits = LimitSettings(sender_per_minute=60, sender_burst=1, address_per_minute=600, address_burst=50)
+    client = await _rest_client(aiohttp_client, aiohttp_server, database_url, rasa, limits)
 
     async def send(sender: str, text: str) -> int:
         response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
