@@ -1,6 +1,7 @@
 """Several Rasa servers behind one gateway (RASA_URL lists them, as make run does): every
 message and tracker change of a conversation reaches the same server, the conversations
-spread over all of them, health names a server that is down, a new model is loaded into
+spread over all of them, a server that refuses connections passes its conversations to the
+next, health names a server that is down, a new model is loaded into
 each one, and every call to Rasa's HTTP API carries its token."""
 
 from __future__ import annotations
@@ -101,6 +102,21 @@ async def test_each_conversation_stays_on_one_server_and_all_servers_get_some(
     # the message sent while a person holds the conversation is logged in the background
     await eventually(lambda: all("messages" in routes for routes in every))
     assert all(fake.seen for fake in fakes), "a server got no conversation"
+
+
+async def test_a_server_that_refuses_connections_passes_its_conversations_to_the_next(
+    aiohttp_client, aiohttp_server, database_url
+) -> None:
+    fakes, urls = await _servers(aiohttp_server, 1)
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there: a Rasa that died
+    settings = Settings(database_url=database_url, rasa_url=",".join([down, urls[0]]))
+    client = await aiohttp_client(create_app(settings))
+    senders = [f"customer-{n}" for n in range(12)]  # none pinned to the dead one: p = 2 ** -12
+    for sender in senders:
+        response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": "hello"})
+        assert response.status == 200, await response.text()
+        assert [reply["text"] for reply in await response.json()] == ["rasa0 here"], sender
+    assert len(fakes[0].seen) == len(senders)
 
 
 async def test_health_names_the_rasa_server_that_is_down(
