@@ -22,6 +22,15 @@ or null}` after each `session_confirm`, so the widget offers Telegram only when 
 (bot/limits.py): it was not stored, and the widget puts `text` back in the reply box.
 Lines an agent writes while the customer is away are delivered when a socket of that
 conversation connects again.
+
+With REDIS_URL set (scale mode, several gateways), Socket.IO runs on python-socketio's
+`AsyncRedisManager`: what is emitted to a session's or a conversation's room reaches its
+sockets on every gateway (a customer with two tabs, each on another gateway, sees each reply
+once in both). What only this gateway should send goes out with `ignore_queue`: the
+answers to one socket, and the helpdesk status, which every gateway with sockets of the
+conversation sends to its own (bot/delivery.py hands it to every gateway). Emitting always
+reaches this gateway's own sockets first, so with Redis down a customer is still answered
+on the gateway they are connected to.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "socketio"
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SOCKETIO_TOPIC = "gateway:socketio"  # the Redis channel the gateways' Socket.IO managers share
 
 
 def bot_uttered(reply: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +114,11 @@ class SocketIOChannel:
         self.tokens = SessionTokens(settings.session_secret())  # the web sessions' ids
         self.server = socketio.AsyncServer(
             async_mode="aiohttp",
+            client_manager=(
+                socketio.AsyncRedisManager(settings.redis_url, channel=SOCKETIO_TOPIC)
+                if settings.redis_url
+                else None  # python-socketio's in-process manager
+            ),
             # A widget is embedded on the shop's own site, another origin than the gateway's.
             cors_allowed_origins=list(settings.widget_origins) or "*",
             max_http_buffer_size=64 * 1024,
@@ -121,6 +136,10 @@ class SocketIOChannel:
     async def _shutdown(self, app: web.Application) -> None:
         # Ends Engine.IO's background task with the gateway, rather than leaving it pending.
         await self.server.shutdown()
+
+    async def _to_socket(self, sid: str, event: str, data: Any) -> None:
+        """To one socket connected to this gateway: not through Redis."""
+        await self.server.emit(event, data, room=sid, ignore_queue=True)
 
     async def _conversation(self, session_id: str) -> conversations.ConversationRef | None:
         """The web session's conversation, if it has one (a look-up: replies stay where they go)."""
@@ -156,8 +175,8 @@ class SocketIOChannel:
         token = self.tokens.issue(session_id, origin)
         await self.server.save_session(sid, {**session, "session_id": session_id})
         await self.server.enter_room(sid, session_id)
-        await self.server.emit("session_confirm", token, room=sid)
-        await self.server.emit("channels", {"telegram": self._telegram_bot()}, room=sid)
+        await self._to_socket(sid, "session_confirm", token)
+        await self._to_socket(sid, "channels", {"telegram": self._telegram_bot()})
         await self._join_conversation(sid, session_id)
 
     def _telegram_bot(self) -> str | None:
@@ -183,26 +202,26 @@ class SocketIOChannel:
             logger.error("Could not read the lines waiting for web session %s: %s", session_id, error)
             return
         for message in waiting:
-            await self.server.emit(
-                "bot_uttered", bot_uttered({"text": message.text, **(message.payload or {})}), room=sid
+            await self._to_socket(
+                sid, "bot_uttered", bot_uttered({"text": message.text, **(message.payload or {})})
             )
-        await self.server.emit("helpdesk_status", {"mode": conversation.mode, "agent": None}, room=sid)
+        await self._to_socket(sid, "helpdesk_status", {"mode": conversation.mode, "agent": None})
 
     async def user_uttered(self, sid: str, data: Any = None) -> None:
         session = await self.server.get_session(sid)
         session_id = session.get("session_id")
         if session_id is None:
-            await self.server.emit("error", {"message": "send session_request first"}, room=sid)
+            await self._to_socket(sid, "error", {"message": "send session_request first"})
             return
         message = data.get("message") if isinstance(data, dict) else None
         metadata = data.get("customData") if isinstance(data, dict) else None
         limit = self.app[SETTINGS].max_message_chars
         if not isinstance(message, str) or not message.strip():
-            await self.server.emit("error", {"message": "'message' must be a non-empty string"}, room=sid)
+            await self._to_socket(sid, "error", {"message": "'message' must be a non-empty string"})
             return
         if len(message) > limit or not plain_text(message):
-            await self.server.emit(
-                "error", {"message": f"the message must be text of at most {limit} characters"}, room=sid
+            await self._to_socket(
+                sid, "error", {"message": f"the message must be text of at most {limit} characters"}
             )
             return
         incoming = IncomingMessage(
@@ -217,7 +236,7 @@ class SocketIOChannel:
             replies = await self.app[ROUTER].handle(incoming)
         except HelpdeskUnavailable as error:
             await self.server.emit("typing", {"on": False}, room=session_id)
-            await self.server.emit("error", {"message": f"the helpdesk is unavailable: {error}"}, room=sid)
+            await self._to_socket(sid, "error", {"message": f"the helpdesk is unavailable: {error}"})
             return
         except TooManyMessages as error:
             await self.server.emit("typing", {"on": False}, room=session_id)
@@ -226,7 +245,7 @@ class SocketIOChannel:
                 "text": incoming.text,
                 "retry_after": error.refusal.retry_after_seconds,
             }
-            await self.server.emit("rate_limited", notice, room=sid)
+            await self._to_socket(sid, "rate_limited", notice)
             return
         for reply in replies:
             await self.server.emit("bot_uttered", bot_uttered(reply), room=session_id)
@@ -249,7 +268,8 @@ class SocketIOChannel:
         await self._join_conversation_room_once(sid, session_id)
         bot_name = self._telegram_bot()
         url = f"https://t.me/{bot_name}?start={code}" if bot_name else None
-        await self.server.emit(
+        await self._to_socket(
+            sid,
             "link_code",
             {
                 "code": code,
@@ -257,7 +277,6 @@ class SocketIOChannel:
                 "telegram_bot": bot_name,
                 "expires_in": int(identity.LIFETIME.total_seconds()),
             },
-            room=sid,
         )
 
     async def link_claim(self, sid: str, data: Any = None) -> None:
@@ -265,22 +284,22 @@ class SocketIOChannel:
         session_id = session.get("session_id")
         code = data.get("code") if isinstance(data, dict) else None
         if session_id is None or not isinstance(code, str) or not plain_text(code) or len(code) > 32:
-            await self.server.emit(
-                "link_result", {"ok": False, "error": "type the code Telegram gave you"}, room=sid
+            await self._to_socket(
+                sid, "link_result", {"ok": False, "error": "type the code Telegram gave you"}
             )
             return
         try:
             linked = await claim_link_code(self.app, code, CHANNEL, session_id, session.get("address"))
         except (TooManyWrongCodes, identity.LinkError) as error:
-            await self.server.emit("link_result", {"ok": False, "error": str(error)}, room=sid)
+            await self._to_socket(sid, "link_result", {"ok": False, "error": str(error)})
             return
         logger.info("Web session %s joined conversation %s", session_id, linked.id)
         for room in list(self.server.rooms(sid)):
             if room.startswith("conversation:"):
                 await self.server.leave_room(sid, room)
         await self.server.enter_room(sid, conversation_room(linked.id))
-        await self.server.emit("link_result", {"ok": True}, room=sid)
-        await self.server.emit("helpdesk_status", {"mode": linked.mode, "agent": None}, room=sid)
+        await self._to_socket(sid, "link_result", {"ok": True})
+        await self._to_socket(sid, "helpdesk_status", {"mode": linked.mode, "agent": None})
 
     # -- Pushes from the helpdesk (bot.delivery) ----------------------------------------------
 
@@ -299,7 +318,7 @@ class SocketIOChannel:
     async def status(self, conversation_id: str, status: dict[str, Any]) -> None:
         room = conversation_room(conversation_id)
         if self._has_members(room):
-            await self.server.emit("helpdesk_status", status, room=room)
+            await self.server.emit("helpdesk_status", status, room=room, ignore_queue=True)
 
     def _has_members(self, room: str) -> bool:
         participants = self.server.manager.get_participants("/", room)
