@@ -22,6 +22,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
+from serving import one_process_at_a_time
+
 Base: Any = declarative_base()
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -125,7 +127,8 @@ def migrate(url: str, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, revision)
+    with one_process_at_a_time(url, "helpdesk migrations"):
+        command.upgrade(config, revision)
 
 
 __all__ = ["Base", "Database", "Session", "create_engine", "migrate"]

@@ -38,6 +38,7 @@ from actions.shop.base import (
     StatusChange,
     return_key,
 )
+from serving import one_process_at_a_time
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class SeedMarker(ShopBase):
 def migrate(url: str, revision: str = "head") -> None:
     """Brings the shop schema to `revision` (blocking). A database created before the shop
     had migrations (tables, no version table) is recognised as revision 0001 first."""
-    with _MIGRATING:
+    with _MIGRATING, one_process_at_a_time(url, "shop migrations"):
         _migrate(url, revision)
 
 

@@ -120,9 +120,12 @@ def kept_session(self: EndpointConfig) -> _KeptSession:
 
 
 def create_engine_kwargs(url: Any) -> dict[str, Any]:
-    """Rasa's engine settings for the tracker store; for SQLite, a pool of kept connections."""
+    """Rasa's engine settings for the tracker store; for SQLite, a pool of kept connections.
+    On PostgreSQL each pooled connection is checked before use: after the database restarts,
+    Rasa's kept connections are dead, and without the check the first message on each
+    failed (an apology and a ticket) instead of reconnecting."""
     if sa.engine.make_url(url).get_backend_name() != "sqlite":
-        return _rasa_engine_kwargs(url)
+        return {**_rasa_engine_kwargs(url), "pool_pre_ping": True}
     return {"poolclass": sa.pool.QueuePool, "connect_args": {"check_same_thread": False, "timeout": 15}}
 
 

@@ -24,26 +24,13 @@ import requests
 import sqlalchemy as sa
 
 from bot.shop_identity import identifier_hash
+from serving import SERVING_ENV
 from tests.support.mailbox import Mailbox
 from training.model import current_model
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 240
-# Every serving process, as the Procfile starts them: one thread each for numpy's OpenBLAS
-# and TensorFlow. A message is too small to split, and idle OpenBLAS threads spin: make
-# bench-load measured a second Rasa thread burning 52 ms of CPU per message without this.
-# The action server (rasa_sdk 3.6, a Sanic server) closes an idle connection after Sanic's
-# 5 s: a call Rasa sent on it at that moment failed ("Can not write request body"), and the
-# customer got the apology (make bench-load: 1 in ~15,000 messages). Rasa's client (aiohttp)
-# drops idle connections after 15 s, so the server keeps them for 120 s, as Rasa's own does
-# (rasa-sdk 3.8 does the same). Sanic reads SANIC_* variables; the others ignore it.
-SERVING_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "TF_INTER_OP_PARALLELISM_THREADS": "1",
-    "TF_INTRA_OP_PARALLELISM_THREADS": "1",
-    "SANIC_KEEP_ALIVE_TIMEOUT": "120",
-}
 # For the benchmarks that send at machine speed from a few senders (speed and accuracy, not
 # limits, are what they measure): the per-sender rate limit out of the way.
 MACHINE_SPEED = {"SENDER_MESSAGES_PER_MINUTE": "1000000", "SENDER_BURST": "1000000"}
