@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install tools lock model train evaluate run test test-fast bench bench-load bench-flood bench-nlu profile lint validate export-nlu services browser webchat clean
+.PHONY: install tools lock model train evaluate run run-scaled nginx test test-fast bench bench-load bench-flood bench-nlu profile lint validate export-nlu services browser webchat clean
 
 install: $(STAMP)
 
@@ -59,7 +59,7 @@ evaluate: model
 run: model
 	RASA_TOKEN="$${RASA_TOKEN:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))')}" $(VENV)/bin/honcho start
 
-test: model tools services browser webchat
+test: model tools services browser webchat nginx
 	$(PY) -m pytest
 
 test-fast: install tools services
@@ -87,6 +87,16 @@ browser:
 	@test -x /usr/bin/chromium || { echo "Installing Debian's chromium for the browser tests"; \
 	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }; }
+
+# Scale mode on this machine (deploy/scaled.py): nginx from Debian in front of two gateways,
+# two Rasa servers and two action servers on PostgreSQL and Redis, under supervisord.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "Installing Debian's nginx for scale mode"; \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y -q nginx-light >/dev/null 2>&1 || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q nginx-light; }; }
+
+run-scaled: model nginx services
+	$(PY) -m deploy.scaled $(ARGS)
 
 bench: model
 	$(PY) -m benchmarks

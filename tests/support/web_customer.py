@@ -8,16 +8,25 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import socketio
 
 
 class WebCustomer:
     def __init__(
-        self, url: str, session_id: str | None = None, custom_data: dict[str, Any] | None = None
+        self,
+        url: str,
+        session_id: str | None = None,
+        custom_data: dict[str, Any] | None = None,
+        source: str | None = None,
     ) -> None:
         self.url = url
         self.session_id = session_id
         self.custom_data = custom_data or {}  # sent with every message, as a widget's customData
+        # The address the customer connects from (127.0.0.x): nginx keeps each address on one
+        # gateway, so customers from several addresses spread over the gateways.
+        self.source = source
+        self._http: aiohttp.ClientSession | None = None
         self.client = socketio.AsyncClient(reconnection=False)
         self.received: list[tuple[str, Any]] = []  # (event, payload), everything the gateway sent
         self._changed = asyncio.Event()
@@ -45,6 +54,9 @@ class WebCustomer:
             self._turn_done.put_nowait(time.perf_counter())
 
     async def connect(self) -> str:
+        if self.source is not None and self._http is None:
+            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(self.source, 0)))
+            self.client.eio.http, self.client.eio.external_http = self._http, True
         await self.client.connect(self.url, transports=["websocket"], socketio_path="socket.io")
         await self.client.emit("session_request", {"session_id": self.session_id})
         confirmed = await self.wait_for("session_confirm")
@@ -98,6 +110,8 @@ class WebCustomer:
 
     async def close(self) -> None:
         await self.client.disconnect()
+        if self._http is not None:
+            await self._http.close()
 
 
 def texts_of(replies: list[dict[str, Any]]) -> str:
