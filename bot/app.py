@@ -142,8 +142,12 @@ async def _telegram_webhook(request: web.Request) -> web.StreamResponse:
 
 
 async def _delivery(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(delivery.deliver_forever(app))
+    tasks = [
+        asyncio.create_task(delivery.deliver_forever(app)),
+        asyncio.create_task(delivery.answer_unanswered_forever(app)),
+    ]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -6,21 +6,30 @@ conversation's sockets connected to this process (a customer who is away gets th
 they connect again); Telegram sends from whichever process first claims the line in the
 database, so it goes out once; REST customers collect their lines themselves
 (GET /webhooks/rest/messages).
+
+Every gateway also looks, every `UNANSWERED_CHECK_SECONDS`, for customer messages that no
+gateway answered: one that was killed while Rasa worked on a message stored it but never
+stored a reply. After twice Rasa's timeout, such a message gets the apology and a ticket,
+as when Rasa fails (Helpdesk.answer_unanswered), and the apology reaches the customer like
+an agent's line: live, or when they reconnect.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from typing import Any
 
 from aiohttp import web
 
-from bot.appkeys import HUB, SOCKETIO, TELEGRAM
+from bot.appkeys import HUB, SETTINGS, SOCKETIO, TELEGRAM
 from bot.channels import Channel
-from handoff import hub
+from handoff import api, hub
 
 logger = logging.getLogger(__name__)
+
+UNANSWERED_CHECK_SECONDS = 10.0
 
 
 def channels(app: web.Application) -> dict[str, Channel]:
@@ -55,3 +64,15 @@ async def deliver_forever(app: web.Application) -> None:
         except Exception as error:  # noqa: BLE001 - Redis went away: listen again shortly
             logger.warning("Customer deliveries stopped (%s); listening again in 2 s", error)
             await asyncio.sleep(2)
+
+
+async def answer_unanswered_forever(app: web.Application) -> None:
+    after = dt.timedelta(seconds=2 * app[SETTINGS].rasa_timeout_seconds)
+    while True:
+        await asyncio.sleep(UNANSWERED_CHECK_SECONDS)
+        try:
+            await app[api.HELPDESK].answer_unanswered(after)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the database is away: look again next time
+            logger.warning("Could not look for unanswered messages: %s", error)

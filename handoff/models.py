@@ -69,7 +69,8 @@ class Message(Base):
     # NULL for what the customer has not collected yet (an agent's reply, the CSAT question);
     # replies returned with the customer's own request are delivered when stored.
     delivered_at = sa.Column(sa.DateTime(timezone=True))
-    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+    # Indexed: each gateway looks for the recent customer messages nobody answered.
+    created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow, index=True)
 
 
 class Ticket(Base):

@@ -192,6 +192,29 @@ class Helpdesk:
         await self.database.execute(transcript.store_replies, stored, message, notices)
         return notices
 
+    async def answer_unanswered(
+        self, after: dt.timedelta, window: dt.timedelta = dt.timedelta(hours=1)
+    ) -> int:
+        """Customer messages of the last `window` that no gateway answered within `after`
+        get the apology and a ticket (transcript.take_unanswered); the lines go to the
+        channel the customer used, live if they are connected. Returns how many."""
+        now = utcnow()
+        taken = await self.database.run(
+            transcript.take_unanswered, now - after, now - window, self.texts["assistant_unavailable"]
+        )
+        for item in taken:
+            notices = await self._ticket_opened(item.conversation_id, item.ticket_id, item.created)
+            stored = await self.database.run(
+                transcript.store_undelivered, item.conversation_id, item.channel, notices
+            )
+            for line in (item.apology, *stored):
+                await self.hub.publish(
+                    hub.AGENTS, {"type": "message", "ticket_id": item.ticket_id, "message": line}
+                )
+                event = {"conversation_id": item.conversation_id, "channel": item.channel, "message": line}
+                await self.hub.publish(hub.CUSTOMERS, event)
+        return len(taken)
+
     async def _ticket_opened(
         self, conversation_id: str, ticket_id: int, created: bool
     ) -> list[dict[str, Any]]:

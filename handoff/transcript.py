@@ -9,16 +9,18 @@ message type; `CustomerMessage` says what of it the transcript reads.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from handoff import conversations, tickets
-from handoff.models import Message, utcnow
-from helpdesk_payload import FEEDBACK, HANDOFF, UNRESOLVED
+from handoff.models import Conversation, Message, utcnow
+from helpdesk_payload import ASSISTANT_UNAVAILABLE, FEEDBACK, HANDOFF, UNRESOLVED
 
 logger = logging.getLogger(__name__)
 
@@ -182,3 +184,85 @@ def _record_feedback(session: Session, stored: StoredMessage, details: dict[str,
         )
     else:
         logger.warning("Ignored malformed answer feedback in %s: %r", stored.conversation_id, details)
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A customer message nobody answered, now handed to people (`take_unanswered`)."""
+
+    conversation_id: str
+    channel: str
+    ticket_id: int
+    created: bool  # the ticket is new
+    apology: dict[str, Any]  # the line stored for the customer, as tickets.message_dict gives it
+
+
+def take_unanswered(
+    session: Session, before: dt.datetime, since: dt.datetime, apology: str, limit: int = 100
+) -> list[Unanswered]:
+    """Conversations the bot holds whose newest line is a customer message sent between
+    `since` and `before`: the gateway routing it stopped (it was killed, say) before a reply
+    or the apology was stored, since every answer, even Rasa failing, stores one. Each gets
+    the apology, undelivered (pushed to the customer or collected), and a ticket, as when
+    Rasa fails. The conversation's row is locked and the newest line checked again, so of
+    the gateways looking at once only one takes it."""
+    newest = (
+        sa.select(Message.conversation_id, sa.func.max(Message.id).label("last_id"))
+        .where(Message.created_at >= since)
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    found = session.execute(
+        sa.select(Message.conversation_id, Message.id, Message.channel)
+        .join(newest, newest.c.last_id == Message.id)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.author == "customer", Message.created_at < before, Conversation.mode == "bot")
+        .limit(limit)
+    ).all()
+    taken = []
+    for conversation_id, message_id, channel in found:
+        locked = session.execute(
+            sa.select(Conversation.mode)
+            .where(Conversation.id == conversation_id)
+            .with_for_update(skip_locked=True)
+        ).first()
+        last = session.scalar(
+            sa.select(sa.func.max(Message.id)).where(Message.conversation_id == conversation_id)
+        )
+        if locked is None or locked.mode != "bot" or last != message_id:
+            continue  # another gateway has it, or the customer was answered meanwhile
+        details = {"reason": ASSISTANT_UNAVAILABLE, "error": "the gateway stopped before answering"}
+        ticket, created = conversations.open_ticket(session, conversation_id, ASSISTANT_UNAVAILABLE, details)
+        line = Message(
+            conversation_id=conversation_id, author="bot", channel=channel, text=apology, created_at=utcnow()
+        )
+        session.add(line)
+        session.flush()
+        logger.warning(
+            "Message %s of conversation %s was never answered: apology stored, ticket %s",
+            message_id,
+            conversation_id,
+            ticket.id,
+        )
+        taken.append(Unanswered(conversation_id, channel, ticket.id, created, tickets.message_dict(line, {})))
+    return taken
+
+
+def store_undelivered(
+    session: Session, conversation_id: str, channel: str, replies: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Lines for a customer who is not waiting on a request of their own: pushed or collected."""
+    lines = []
+    for reply in replies:
+        line = Message(
+            conversation_id=conversation_id,
+            author="bot",
+            channel=channel,
+            text=reply.get("text"),
+            payload=reply_payload(reply),
+            created_at=utcnow(),
+        )
+        session.add(line)
+        session.flush()
+        lines.append(tickets.message_dict(line, {}))
+    return lines

@@ -292,7 +292,9 @@ class DemoShop:
 
     def __init__(self, database_url: str, seed_file: Path) -> None:
         self._url = database_url
-        self._engine: AsyncEngine = create_async_engine(async_url(database_url))
+        # pool_pre_ping: after PostgreSQL restarts, a pooled connection is found dead and replaced
+        # before a customer's request uses it.
+        self._engine: AsyncEngine = create_async_engine(async_url(database_url), pool_pre_ping=True)
         self._sessions = sessionmaker(self._engine, class_=AsyncSession, expire_on_commit=False)
         self._seed_file = seed_file
         self._ready = False

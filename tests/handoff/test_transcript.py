@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from bot.app import load_texts
 from bot.router import IncomingMessage
 from bot.settings import Settings
-from handoff import db, hub, tickets
+from handoff import conversations, db, hub, tickets
 from handoff.auth import create_agent
 from handoff.conversations import ConversationRef
 from handoff.hub import LocalHub
@@ -162,3 +163,36 @@ async def test_anything_but_a_rating_is_routed_and_not_asked_again(database: db.
     assert await helpdesk.rating(conversation, other) is None
     assert (await helpdesk.conversation(other)).csat_ticket_id is None
     assert transcript(database, conversation.id)[-1][0] == "bot"  # the question; nothing stored yet
+
+
+async def test_a_message_no_gateway_answered_gets_the_apology_and_a_ticket_once(
+    database: db.Database,
+) -> None:
+    helpdesk = helpdesk_on(database)
+    # A gateway stored this message, then died before any reply was stored.
+    lost = IncomingMessage(channel="socketio", sender="gil", text="where is my parcel?")
+    conversation = await helpdesk.conversation(lost)
+    await helpdesk.record_incoming(conversation, lost)
+    answered = IncomingMessage(channel="socketio", sender="hal", text="hello")
+    other = await helpdesk.conversation(answered)
+    await helpdesk.record_answer(
+        await helpdesk.record_incoming(other, answered), answered, [{"text": "Hi!"}], []
+    )
+    apology = helpdesk.texts["assistant_unavailable"]
+
+    async with helpdesk.hub.subscribe(hub.CUSTOMERS) as events:
+        assert await helpdesk.answer_unanswered(dt.timedelta(minutes=1)) == 0  # Rasa may still be at it
+        assert await helpdesk.answer_unanswered(dt.timedelta(0)) == 1
+        pushed = [await next_event(events) for _ in range(3)]  # the status, the apology, the queue place
+    lines = [event["message"]["text"] for event in pushed if "message" in event]
+    assert lines[0] == apology and "queue" in lines[1]
+    assert all(event["conversation_id"] == conversation.id for event in pushed)
+    assert await helpdesk.answer_unanswered(dt.timedelta(0)) == 0  # once, whoever looks again
+
+    assert transcript(database, conversation.id)[-2][1] == apology
+    with database.sessions() as session:
+        opened = session.scalars(sa.select(Ticket)).all()
+        assert [(t.conversation_id, t.reason) for t in opened] == [(conversation.id, "assistant_unavailable")]
+        # Not yet delivered: a customer who is away gets the lines when they reconnect.
+        waiting = conversations.undelivered(session, conversation.id)
+        assert [line.text for line in waiting][0] == apology
