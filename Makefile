@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install tools lock model train evaluate run run-scaled nginx test test-fast bench bench-load bench-flood bench-nlu profile lint validate export-nlu services browser webchat clean
+.PHONY: install tools lock model train evaluate run run-scaled nginx test test-faults test-fast bench bench-load bench-flood bench-nlu profile lint validate export-nlu services browser webchat clean
 
 install: $(STAMP)
 
@@ -61,6 +61,11 @@ run: model
 
 test: model tools services browser webchat nginx
 	$(PY) -m pytest
+
+# Scale mode with processes killed under load, PostgreSQL restarted, Redis stopped
+# (tests/faults/, ~10 minutes): on its own, as it restarts this machine's services.
+test-faults: model services nginx
+	$(PY) -m pytest -m faults tests/faults $(ARGS)
 
 test-fast: install tools services
 	$(PY) -m pytest -m "not e2e"

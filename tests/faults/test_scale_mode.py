@@ -1,0 +1,276 @@
+"""Scale mode with real processes (`make test-faults`): two gateways, two Rasa servers and two
+action servers behind nginx, on PostgreSQL and Redis, under supervisord (deploy/scaled.py).
+
+Customers chat over Socket.IO through nginx from addresses of their own (127.0.0.x), so they
+spread over both gateways, while a process is killed with SIGKILL. What a customer would
+notice is asserted: every message ends its turn (an answer, or the apology and a place in
+the queue), every message is in the transcript, every line the helpdesk stored for a
+customer reached them exactly once, a customer on a killed gateway reconnects to the other
+and goes on, and supervisord brings the process back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+import yaml
+
+from tests.support.agents import PASSWORD
+from tests.support.scaled import ScaledStack
+from tests.support.stack import ROOT
+from tests.support.web_customer import WebCustomer, texts_of
+
+pytestmark = pytest.mark.faults
+
+# Questions the bot answers from the knowledge base without a form: any order of them works.
+QUESTIONS = (
+    "until when can I bring shoes back?",
+    "how long is the warranty on headphones?",
+    "which payment methods do you take?",
+    "hello",
+    "do you have a mobile app?",
+)
+APOLOGY = yaml.safe_load((ROOT / "bot" / "texts.yml").read_text(encoding="utf-8"))["assistant_unavailable"]
+CUSTOMERS = 8
+PAUSE_SECONDS = 1.0  # between a reply and the next message: faster than people, for more overlap
+
+
+@pytest.fixture(scope="module")
+def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaledStack]:
+    # Rasa's timeout, and so the wait before a message no gateway answered gets the apology
+    # (twice this), shorter than the 30 s default.
+    stack = ScaledStack(tmp_path_factory.mktemp("scaled"), env={"RASA_TIMEOUT_SECONDS": "15"})
+    stack.start()
+    try:
+        stack.wait_healthy()
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@dataclass
+class Chat:
+    """One customer's side: what they sent, and every line they received, in order."""
+
+    source: str
+    session: str | None = None
+    sent: list[str] = field(default_factory=list)
+    received: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)  # turns that never ended
+    interrupted: list[str] = field(default_factory=list)  # sent when the connection dropped
+    reconnects: int = 0
+    answered_after_reconnect: int = 0
+
+    @property
+    def conversation_session(self) -> str:
+        assert self.session is not None
+        return self.session.split(".", 1)[0]
+
+
+async def _chat(url: str, chat: Chat, until: float) -> None:
+    customer = WebCustomer(url, source=chat.source)
+    chat.session = await customer.connect()
+    turn = 0
+    try:
+        while time.monotonic() < until:
+            text = QUESTIONS[turn % len(QUESTIONS)]
+            turn += 1
+            chat.sent.append(text)
+            try:
+                replies = await customer.say(text)
+            except ConnectionError:
+                chat.interrupted.append(text)
+                await customer.close()
+                await asyncio.sleep(0.5)  # as socket.io-client waits before reconnecting
+                customer = WebCustomer(url, session_id=chat.session, source=chat.source)
+                for _ in range(20):
+                    with contextlib.suppress(Exception):
+                        await customer.connect()
+                        break
+                    await asyncio.sleep(0.5)
+                chat.reconnects += 1
+                # Lines stored while the customer was away arrive on connecting.
+                await asyncio.sleep(0.5)
+                chat.received.extend(
+                    data.get("text") or "" for name, data in customer.received if name == "bot_uttered"
+                )
+                customer.received = [(n, d) for n, d in customer.received if n != "bot_uttered"]
+                continue
+            except asyncio.TimeoutError:
+                chat.unanswered.append(text)
+                continue
+            chat.received.extend(reply.get("text") or "" for reply in replies)
+            if chat.reconnects and replies:
+                chat.answered_after_reconnect += 1
+            await asyncio.sleep(PAUSE_SECONDS)
+    finally:
+        await customer.close()
+
+
+def _chat_while(scaled: ScaledStack, seconds: float, fault: Callable[[], object]) -> list[Chat]:
+    """CUSTOMERS chats for `seconds`; `fault` runs in a thread a third of the way in."""
+    chats = [Chat(source=f"127.0.0.{10 + n}") for n in range(CUSTOMERS)]
+
+    async def run() -> None:
+        until = time.monotonic() + seconds
+        talking = [asyncio.create_task(_chat(scaled.public_url, chat, until)) for chat in chats]
+        await asyncio.sleep(seconds / 3)
+        await asyncio.to_thread(fault)
+        await asyncio.gather(*talking)
+
+    asyncio.run(run())
+    return chats
+
+
+def _transcript(scaled: ScaledStack, chat: Chat) -> tuple[list[str], list[str]]:
+    """The customer's messages, and the lines for the customer, as the helpdesk stored them."""
+    rows = scaled.query(
+        "SELECT m.author, m.text FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "JOIN channel_identities i ON i.customer_id = c.customer_id "
+        "WHERE i.channel = 'socketio' AND i.external_id = :session ORDER BY m.id",
+        session=chat.conversation_session,
+    )
+    return [text for author, text in rows if author == "customer"], [
+        text for author, text in rows if author != "customer"
+    ]
+
+
+def _assert_nothing_lost(scaled: ScaledStack, chats: list[Chat]) -> None:
+    for chat in chats:
+        assert chat.sent, chat
+        assert not chat.unanswered, f"turns that never ended: {chat}"
+        stored, lines = _transcript(scaled, chat)
+        assert stored == chat.sent, f"what {chat.source} sent and what was stored differ"
+        # Every line stored for the customer reached them once, in order: none twice, none lost.
+        assert chat.received == lines, f"{chat.source} received {chat.received}, stored {lines}"
+
+
+def _rest(scaled: ScaledStack, base: str, sender: str, text: str) -> list[dict[str, str]]:
+    response = requests.post(
+        f"{base}/webhooks/rest/webhook",
+        json={"sender": sender, "message": text},
+        headers=scaled.rest_headers,
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_an_agent_on_one_gateway_answers_a_customer_on_the_other_live(scaled: ScaledStack) -> None:
+    scaled.create_agent("alex.scaled@shop.test", PASSWORD, "agent", "Alex")
+    one, other = scaled.gateway_urls
+
+    async def run() -> None:
+        customer = WebCustomer(one)  # straight to the first gateway
+        await customer.connect()
+        assert "support team" in texts_of(await customer.say("I want to talk to a real person"))
+        agent = requests.Session()
+        agent.headers["Origin"] = other  # the console's page, served by the other gateway
+        login = agent.post(
+            f"{other}/api/v1/auth/login",
+            json={"email": "alex.scaled@shop.test", "password": PASSWORD},
+            timeout=30,
+        )
+        assert login.status_code == 200, login.text
+        queue = agent.get(f"{other}/api/v1/tickets", timeout=30).json()
+        ticket = next(t for t in queue if t["last_customer_message"] == "I want to talk to a real person")
+        assert agent.post(f"{other}/api/v1/tickets/{ticket['id']}/claim", timeout=30).status_code == 200
+        sent = agent.post(
+            f"{other}/api/v1/tickets/{ticket['id']}/messages", json={"text": "Alex here, on it."}, timeout=30
+        )
+        assert sent.status_code == 201, sent.text
+        line = await customer.wait_for(
+            "bot_uttered", lambda data: data.get("text") == "Alex here, on it.", 15
+        )
+        assert line == {"text": "Alex here, on it."}
+        await asyncio.sleep(1)
+        again = [data for name, data in customer.received if name == "bot_uttered" and data == line]
+        assert again == [], "the agent's line came twice"
+        await customer.close()
+
+    asyncio.run(run())
+
+
+def test_a_customer_with_a_tab_on_each_gateway_sees_each_reply_once_in_both(scaled: ScaledStack) -> None:
+    one, other = scaled.gateway_urls
+
+    async def run() -> None:
+        first = WebCustomer(one)
+        session = await first.connect()
+        second = WebCustomer(other, session_id=session)
+        assert await second.connect() == session  # the same session, from the other gateway
+        replies = await first.say("how long is the warranty on headphones?")
+        assert "1-year" in texts_of(replies)
+        await asyncio.sleep(1)
+        seen = [data for name, data in second.received if name == "bot_uttered"]
+        assert seen == replies, "the other gateway's tab did not see the reply exactly once"
+        await first.close()
+        await second.close()
+
+    asyncio.run(run())
+
+
+def test_killing_a_rasa_server_under_load_loses_nothing(scaled: ScaledStack) -> None:
+    killed: list[int] = []
+    chats = _chat_while(scaled, 30, lambda: killed.append(scaled.kill("rasa-1")))
+    _assert_nothing_lost(scaled, chats)
+    apologies = sum(chat.received.count(APOLOGY) for chat in chats)
+    # Only messages at the killed server at that moment get the apology: the rest go to the other.
+    assert apologies <= CUSTOMERS, apologies
+    assert all(chat.received.count(APOLOGY) <= 1 for chat in chats)
+    scaled.wait_restarted("rasa-1", killed[0])
+    assert "return" in str(
+        _rest(scaled, scaled.public_url, "after-rasa-restart", "what is your return policy?")
+    )
+
+
+def test_killing_an_action_server_under_load_loses_nothing(scaled: ScaledStack) -> None:
+    killed: list[int] = []
+    chats = _chat_while(scaled, 25, lambda: killed.append(scaled.kill("actions-1")))
+    _assert_nothing_lost(scaled, chats)
+    assert sum(chat.received.count(APOLOGY) for chat in chats) <= CUSTOMERS
+    scaled.wait_restarted("actions-1", killed[0])
+
+
+def test_a_customer_on_a_killed_gateway_reconnects_to_the_other_and_goes_on(scaled: ScaledStack) -> None:
+    killed: list[int] = []
+    chats = _chat_while(scaled, 25, lambda: killed.append(scaled.kill("gateway-1")))
+    moved = [chat for chat in chats if chat.reconnects]
+    assert moved, "no customer was on the killed gateway"
+    assert all(chat.answered_after_reconnect for chat in moved), moved
+    for chat in chats:
+        assert not chat.unanswered, chat
+        stored, lines = _transcript(scaled, chat)
+        # What was sent is stored, the message the gateway died on included.
+        assert stored == chat.sent, chat
+        # Nothing came twice: a reply the gateway stored just before it died may be missing.
+        assert all(chat.received.count(text) <= lines.count(text) for text in set(chat.received)), chat
+    # The message a gateway died on is answered by the other: the apology and a ticket, once
+    # twice Rasa's timeout has passed.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(_waits_for_an_answer(scaled, chat) for chat in moved):
+        time.sleep(2)
+    assert not [chat.source for chat in moved if _waits_for_an_answer(scaled, chat)]
+    scaled.wait_restarted("gateway-1", killed[0])
+
+
+def _waits_for_an_answer(scaled: ScaledStack, chat: Chat) -> bool:
+    rows = scaled.query(
+        "SELECT c.mode, m.author FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "JOIN channel_identities i ON i.customer_id = c.customer_id "
+        "WHERE i.channel = 'socketio' AND i.external_id = :session ORDER BY m.id DESC LIMIT 1",
+        session=chat.conversation_session,
+    )
+    return bool(rows) and rows[0] == ("bot", "customer")
+
+
+def test_the_scaled_stack_restarts_what_it_runs(scaled: ScaledStack) -> None:
+    status = scaled.supervisorctl("status")
+    for program in ("rasa-1", "rasa-2", "actions-1", "actions-2", "gateway-1", "gateway-2", "nginx"):
+        assert f"{program} " in status and "RUNNING" in status.split(program, 1)[1].splitlines()[0], status
