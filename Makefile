@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install tools lock model train evaluate run run-scaled nginx test test-faults test-fast bench bench-load bench-flood bench-nlu profile lint validate export-nlu services browser webchat clean
+.PHONY: install tools lock model train evaluate run run-scaled nginx test test-faults test-fast bench bench-load bench-scale bench-flood bench-nlu profile lint validate export-nlu services browser webchat clean
 
 install: $(STAMP)
 
@@ -115,6 +115,11 @@ profile: model
 # second, beside a stock `rasa init` bot on the same Rasa (benchmarks/load.py, ~15 minutes).
 bench-load: model
 	$(PY) -m benchmarks.load $(ARGS)
+
+# bench-load's customers against make run and make run-scaled in one run, then scale mode
+# with Rasa, an action server and a gateway killed in turn: what was lost (benchmarks/scale.py).
+bench-scale: model nginx services
+	$(PY) -m benchmarks.scale $(ARGS)
 
 # Another customer's round trips beside a flood from one sender (300 messages in 30 s), quiet
 # and with and without the limits (benchmarks/flood.py, ~6 minutes).

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import psutil
 import requests
 import socketio
@@ -43,6 +44,7 @@ import yaml
 
 from benchmarks.cli import RESULTS, latency_stats
 from tests.support.stack import BIN, MAKE_RUN_RASA_SERVERS, ROOT, SERVING_ENV, Stack, StackError, free_port
+from tests.support.web_customer import loopback_addresses
 
 SCRIPTS = Path(__file__).resolve().parent / "data" / "conversations.yml"
 # Whole conversations the bot settles itself; handoffs leave the bot, cancellations change
@@ -82,9 +84,11 @@ class Level:
 class Customer:
     """One widget: a Socket.IO connection, a script, the time from each message to its last reply."""
 
-    def __init__(self, url: str, marks_turns: bool) -> None:
+    def __init__(self, url: str, marks_turns: bool, source: str | None = None) -> None:
         self.url = url
         self.marks_turns = marks_turns
+        self.source = source  # the address it connects from (make bench-scale: one per customer)
+        self._http: aiohttp.ClientSession | None = None
         self.client = socketio.AsyncClient(reconnection=False)
         self.session_id: str | None = None
         self.replies: list[dict[str, Any]] = []
@@ -110,6 +114,9 @@ class Customer:
             self._event.set()
 
     async def connect(self) -> None:
+        if self.source is not None:
+            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(self.source, 0)))
+            self.client.eio.http, self.client.eio.external_http = self._http, True
         await self.client.connect(self.url, transports=["websocket"], socketio_path="socket.io")
         await self.client.emit("session_request", {"session_id": None})
         await self._wait(lambda: self.session_id is not None, REPLY_TIMEOUT)
@@ -144,6 +151,8 @@ class Customer:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.client.disconnect()
+        if self._http is not None:
+            await self._http.close()
 
 
 def _pressed(title: str, replies: list[dict[str, Any]]) -> str:
@@ -155,16 +164,21 @@ def _pressed(title: str, replies: list[dict[str, Any]]) -> str:
     return title
 
 
-async def run_level(url: str, marks_turns: bool, customers: int, seconds: float, seed: int) -> Level:
+async def run_level(
+    url: str, marks_turns: bool, customers: int, seconds: float, seed: int, spread: bool = False
+) -> Level:
+    """`spread`: each customer from an address of its own (nginx keeps an address on one gateway)."""
     level = Level(customers)
     rng = random.Random(seed)
     pool = scripts()
     deadline = time.perf_counter() + seconds
 
-    async def one_customer(start_delay: float) -> None:
+    addresses: list[str | None] = [*loopback_addresses(customers)] if spread else [None] * customers
+
+    async def one_customer(start_delay: float, source: str | None) -> None:
         await asyncio.sleep(start_delay)
         while time.perf_counter() < deadline:
-            customer = Customer(url, marks_turns)
+            customer = Customer(url, marks_turns, source)
             try:
                 await customer.connect()
                 replies: list[dict[str, Any]] = []
@@ -191,7 +205,7 @@ async def run_level(url: str, marks_turns: bool, customers: int, seconds: float,
                 await customer.close()
 
     # Customers arrive over the first 3 s, as at the start of a rush, not all in one tick.
-    await asyncio.gather(*(one_customer(rng.uniform(0, 3)) for _ in range(customers)))
+    await asyncio.gather(*(one_customer(rng.uniform(0, 3), source) for source in addresses))
     return level
 
 
@@ -235,13 +249,13 @@ class Processes:
 
 
 async def measured_level(
-    url: str, marks_turns: bool, pids: dict[str, int], customers: int, seconds: float
+    url: str, marks_turns: bool, pids: dict[str, int], customers: int, seconds: float, spread: bool = False
 ) -> dict[str, Any]:
     processes = Processes(pids)
     stop = asyncio.Event()
     watcher = asyncio.create_task(processes.watch_memory(stop))
     cpu_before, started = processes.cpu_seconds(), time.perf_counter()
-    level = await run_level(url, marks_turns, customers, seconds, seed=customers)
+    level = await run_level(url, marks_turns, customers, seconds, seed=customers, spread=spread)
     elapsed = time.perf_counter() - started
     cpu_after = processes.cpu_seconds()
     stop.set()

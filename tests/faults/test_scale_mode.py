@@ -12,33 +12,25 @@ and goes on, and supervisord brings the process back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
 from tests.support.agents import PASSWORD
+from tests.support.chatter import Chat, chat_while, transcript
 from tests.support.scaled import ScaledStack
 from tests.support.stack import ROOT
 from tests.support.web_customer import WebCustomer, texts_of
 
 pytestmark = pytest.mark.faults
 
-# Questions the bot answers from the knowledge base without a form: any order of them works.
-QUESTIONS = (
-    "until when can I bring shoes back?",
-    "how long is the warranty on headphones?",
-    "which payment methods do you take?",
-    "hello",
-    "do you have a mobile app?",
-)
 APOLOGY = yaml.safe_load((ROOT / "bot" / "texts.yml").read_text(encoding="utf-8"))["assistant_unavailable"]
 CUSTOMERS = 8
-PAUSE_SECONDS = 1.0  # between a reply and the next message: faster than people, for more overlap
 
 
 @pytest.fixture(scope="module")
@@ -54,91 +46,13 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaledStack]:
         stack.stop_all()
 
 
-@dataclass
-class Chat:
-    """One customer's side: what they sent, and every line they received, in order."""
-
-    source: str
-    session: str | None = None
-    sent: list[str] = field(default_factory=list)
-    received: list[str] = field(default_factory=list)
-    unanswered: list[str] = field(default_factory=list)  # turns that never ended
-    interrupted: list[str] = field(default_factory=list)  # sent when the connection dropped
-    reconnects: int = 0
-    answered_after_reconnect: int = 0
-
-    @property
-    def conversation_session(self) -> str:
-        assert self.session is not None
-        return self.session.split(".", 1)[0]
-
-
-async def _chat(url: str, chat: Chat, until: float) -> None:
-    customer = WebCustomer(url, source=chat.source)
-    chat.session = await customer.connect()
-    turn = 0
-    try:
-        while time.monotonic() < until:
-            text = QUESTIONS[turn % len(QUESTIONS)]
-            turn += 1
-            chat.sent.append(text)
-            try:
-                replies = await customer.say(text)
-            except ConnectionError:
-                chat.interrupted.append(text)
-                await customer.close()
-                await asyncio.sleep(0.5)  # as socket.io-client waits before reconnecting
-                customer = WebCustomer(url, session_id=chat.session, source=chat.source)
-                for _ in range(20):
-                    with contextlib.suppress(Exception):
-                        await customer.connect()
-                        break
-                    await asyncio.sleep(0.5)
-                chat.reconnects += 1
-                # Lines stored while the customer was away arrive on connecting.
-                await asyncio.sleep(0.5)
-                chat.received.extend(
-                    data.get("text") or "" for name, data in customer.received if name == "bot_uttered"
-                )
-                customer.received = [(n, d) for n, d in customer.received if n != "bot_uttered"]
-                continue
-            except asyncio.TimeoutError:
-                chat.unanswered.append(text)
-                continue
-            chat.received.extend(reply.get("text") or "" for reply in replies)
-            if chat.reconnects and replies:
-                chat.answered_after_reconnect += 1
-            await asyncio.sleep(PAUSE_SECONDS)
-    finally:
-        await customer.close()
-
-
 def _chat_while(scaled: ScaledStack, seconds: float, fault: Callable[[], object]) -> list[Chat]:
-    """CUSTOMERS chats for `seconds`; `fault` runs in a thread a third of the way in."""
-    chats = [Chat(source=f"127.0.0.{10 + n}") for n in range(CUSTOMERS)]
-
-    async def run() -> None:
-        until = time.monotonic() + seconds
-        talking = [asyncio.create_task(_chat(scaled.public_url, chat, until)) for chat in chats]
-        await asyncio.sleep(seconds / 3)
-        await asyncio.to_thread(fault)
-        await asyncio.gather(*talking)
-
-    asyncio.run(run())
-    return chats
+    # One second between a reply and the next message: faster than people, for more overlap.
+    return chat_while(scaled.public_url, CUSTOMERS, seconds, fault, pause=1.0)
 
 
 def _transcript(scaled: ScaledStack, chat: Chat) -> tuple[list[str], list[str]]:
-    """The customer's messages, and the lines for the customer, as the helpdesk stored them."""
-    rows = scaled.query(
-        "SELECT m.author, m.text FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-        "JOIN channel_identities i ON i.customer_id = c.customer_id "
-        "WHERE i.channel = 'socketio' AND i.external_id = :session ORDER BY m.id",
-        session=chat.conversation_session,
-    )
-    return [text for author, text in rows if author == "customer"], [
-        text for author, text in rows if author != "customer"
-    ]
+    return transcript(scaled.query, chat)
 
 
 def _assert_nothing_lost(scaled: ScaledStack, chats: list[Chat]) -> None:
@@ -162,8 +76,8 @@ def _rest(scaled: ScaledStack, base: str, sender: str, text: str) -> list[dict[s
     return response.json()
 
 
-def test_an_agent_on_one_gateway_answers_a_customer_on_the_other_live(scaled: ScaledStack) -> None:
-    scaled.create_agent("alex.scaled@shop.test", PASSWORD, "agent", "Alex")
+def _an_agent_on_the_other_gateway_answers(scaled: ScaledStack, email: str) -> None:
+    scaled.create_agent(email, PASSWORD, "agent")
     one, other = scaled.gateway_urls
 
     async def run() -> None:
@@ -173,13 +87,15 @@ def test_an_agent_on_one_gateway_answers_a_customer_on_the_other_live(scaled: Sc
         agent = requests.Session()
         agent.headers["Origin"] = other  # the console's page, served by the other gateway
         login = agent.post(
-            f"{other}/api/v1/auth/login",
-            json={"email": "alex.scaled@shop.test", "password": PASSWORD},
-            timeout=30,
+            f"{other}/api/v1/auth/login", json={"email": email, "password": PASSWORD}, timeout=30
         )
         assert login.status_code == 200, login.text
         queue = agent.get(f"{other}/api/v1/tickets", timeout=30).json()
-        ticket = next(t for t in queue if t["last_customer_message"] == "I want to talk to a real person")
+        ticket = next(
+            t
+            for t in queue
+            if t["last_customer_message"] == "I want to talk to a real person" and t["status"] == "queued"
+        )
         assert agent.post(f"{other}/api/v1/tickets/{ticket['id']}/claim", timeout=30).status_code == 200
         sent = agent.post(
             f"{other}/api/v1/tickets/{ticket['id']}/messages", json={"text": "Alex here, on it."}, timeout=30
@@ -195,6 +111,10 @@ def test_an_agent_on_one_gateway_answers_a_customer_on_the_other_live(scaled: Sc
         await customer.close()
 
     asyncio.run(run())
+
+
+def test_an_agent_on_one_gateway_answers_a_customer_on_the_other_live(scaled: ScaledStack) -> None:
+    _an_agent_on_the_other_gateway_answers(scaled, "alex.scaled@shop.test")
 
 
 def test_a_customer_with_a_tab_on_each_gateway_sees_each_reply_once_in_both(scaled: ScaledStack) -> None:
@@ -274,3 +194,63 @@ def test_the_scaled_stack_restarts_what_it_runs(scaled: ScaledStack) -> None:
     status = scaled.supervisorctl("status")
     for program in ("rasa-1", "rasa-2", "actions-1", "actions-2", "gateway-1", "gateway-2", "nginx"):
         assert f"{program} " in status and "RUNNING" in status.split(program, 1)[1].splitlines()[0], status
+
+
+def _postgres_restart() -> None:
+    version = sorted(Path("/etc/postgresql").iterdir())[-1].name
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def _redis_outage(seconds: float) -> None:
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"], capture_output=True)
+    try:
+        time.sleep(seconds)
+    finally:
+        # As `make services` starts it (it keeps nothing on disk here).
+        subprocess.run(
+            ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379"]
+            + ["--save", "", "--appendonly", "no"],
+            check=True,
+            capture_output=True,
+        )
+
+
+@pytest.mark.skipif(
+    not Path("/etc/postgresql").is_dir(), reason="PostgreSQL is not this machine's to restart"
+)
+def test_restarting_postgresql_under_load_the_processes_reconnect(scaled: ScaledStack) -> None:
+    chats = _chat_while(scaled, 25, _postgres_restart)
+    for chat in chats:
+        assert not chat.unanswered, chat
+        assert chat.answered_after_fault, f"{chat.source} got no answer after the restart: {chat}"
+        stored, _ = _transcript(scaled, chat)
+        # A message refused while the database was away was said to be refused (and sent
+        # again); every other one is stored.
+        assert [text for text in chat.sent if text not in chat.refused] == [
+            text for text in stored if text not in chat.refused
+        ], chat
+
+
+def test_stopping_redis_customers_are_answered_and_it_recovers(scaled: ScaledStack) -> None:
+    chats = _chat_while(scaled, 25, lambda: _redis_outage(5))
+    for chat in chats:
+        assert not chat.unanswered, chat
+        stored, lines = _transcript(scaled, chat)
+        assert stored == chat.sent, chat
+        assert chat.received == lines, chat
+    # Once Redis is back, Rasa takes its locks again and the gateways publish again: a new
+    # customer is answered by the bot, and an agent on one gateway reaches a customer on
+    # the other (test_an_agent_on_one_gateway... asserts it first, before any fault).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        replies = _rest(scaled, scaled.public_url, f"after-redis-{time.monotonic()}", "hello")
+        if replies and replies[0].get("text") != APOLOGY:
+            break
+        time.sleep(2)
+    assert replies and replies[0].get("text") != APOLOGY, replies
+    _an_agent_on_the_other_gateway_answers(scaled, "sam.scaled@shop.test")

@@ -123,6 +123,9 @@ class ScaledStack:
         )
         return result.stdout.strip()
 
+    def programs(self) -> list[str]:
+        return [program["name"] for program in self.scaled.programs()]
+
     def pid(self, program: str) -> int:
         return int(self.supervisorctl("pid", program) or 0)
 

@@ -12,6 +12,12 @@ import aiohttp
 import socketio
 
 
+def loopback_addresses(customers: int) -> list[str]:
+    """One loopback address per customer (127.0.0.11 onwards), as customers have their own:
+    nginx keeps each address on one gateway."""
+    return [f"127.0.{(10 + n) // 250}.{(10 + n) % 250 + 1}" for n in range(customers)]
+
+
 class WebCustomer:
     def __init__(
         self,
@@ -41,6 +47,12 @@ class WebCustomer:
         ):
             self.client.on(event, self._recorder(event))
         self.client.on("typing", self._typing)
+        self.disconnected = asyncio.Event()  # the gateway went away (a crash, say)
+        self.client.on("disconnect", self._disconnected)
+
+    async def _disconnected(self, *_: Any) -> None:
+        self.disconnected.set()
+        self._turn_done.put_nowait(-1.0)  # a turn being waited for ends without its replies
 
     def _recorder(self, event: str) -> Callable[[Any], Any]:
         async def record(data: Any = None) -> None:
@@ -83,9 +95,11 @@ class WebCustomer:
                 continue
 
     async def say(self, text: str) -> list[dict[str, Any]]:
-        """Sends a message; returns the replies (every bot_uttered until the turn ends)."""
+        """Sends a message; returns the replies (every bot_uttered until the turn ends).
+        Raises ConnectionError when the connection drops before the turn ends."""
         await self.send(text)
-        await asyncio.wait_for(self._turn_done.get(), 60)
+        if await asyncio.wait_for(self._turn_done.get(), 60) < 0:
+            raise ConnectionError("the gateway closed the connection")
         replies = [data for name, data in self.received if name == "bot_uttered"]
         self.received = [(name, data) for name, data in self.received if name != "bot_uttered"]
         return replies
