@@ -759,6 +759,12 @@
       path: "/socket.io/",
       reconnectionDelayMax: 10000,
       withCredentials: false,
+      // A websocket first: one connection, which whichever gateway a load balancer picks
+      // can hold, where polling's requests must all reach the gateway holding the session
+      // (a widget on the shop's own site sends no affinity cookie). Polling only where a
+      // websocket cannot be opened.
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
     });
     state.socket = socket;
 
