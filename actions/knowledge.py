@@ -10,7 +10,6 @@ import asyncio
 import functools
 import logging
 import sys
-import threading
 
 from actions.retrieval import KnowledgeService
 from actions.returns.policy import ReturnPolicy
@@ -36,9 +35,12 @@ def _warm_up() -> None:
 
 
 if "rasa_sdk.endpoint" in sys.modules:
-    # Inside the action server: load the model and index the articles now, in the
-    # background, rather than make the first customer with a question wait ~10 s.
-    threading.Thread(target=_warm_up, name="knowledge-base-warm-up", daemon=True).start()
+    # Inside the action server: load the model and index the articles before the server
+    # opens its port (rasa_sdk imports the actions first), rather than take calls it would
+    # keep waiting for half a minute. In scale mode this matters: a restarted action server
+    # that took calls while indexing held Rasa past the gateway's timeout (make
+    # test-faults), where a closed port sends them to the other action server.
+    _warm_up()
 
 
 async def current_policy() -> ReturnPolicy:

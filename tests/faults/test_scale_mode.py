@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import requests
 import yaml
 
 from tests.support.agents import PASSWORD
-from tests.support.chatter import Chat, chat_while, transcript
+from tests.support.chatter import Chat, chat_while, conversation_id, transcript
 from tests.support.scaled import ScaledStack
 from tests.support.stack import ROOT
 from tests.support.web_customer import WebCustomer, texts_of
@@ -137,24 +138,47 @@ def test_a_customer_with_a_tab_on_each_gateway_sees_each_reply_once_in_both(scal
 
 
 def test_killing_a_rasa_server_under_load_loses_nothing(scaled: ScaledStack) -> None:
-    killed: list[int] = []
-    chats = _chat_while(scaled, 30, lambda: killed.append(scaled.kill("rasa-1")))
+    killed: dict[str, float] = {}
+
+    def kill() -> None:
+        killed["pid"], killed["at"] = scaled.kill("rasa-1"), time.monotonic()
+
+    chats = _chat_while(scaled, 30, kill)
     _assert_nothing_lost(scaled, chats)
-    apologies = sum(chat.received.count(APOLOGY) for chat in chats)
-    # Only messages at the killed server at that moment get the apology: the rest go to the other.
-    assert apologies <= CUSTOMERS, apologies
     assert all(chat.received.count(APOLOGY) <= 1 for chat in chats)
-    scaled.wait_restarted("rasa-1", killed[0])
+    # The conversations pinned to the killed server (the gateway's crc32 of the id over
+    # RASA_URL, rasa-1 first) went on with the other server while it was down: only the
+    # message at work on it when it died got the apology, not every one after.
+    pinned = [chat for chat in chats if zlib.crc32(conversation_id(scaled.query, chat).encode()) % 2 == 0]
+    assert pinned, "no conversation on the killed server: more customers"
+    moved_on = [texts for chat in pinned for texts in _answered_by_the_bot(chat, after=killed["at"] + 0.5)]
+    assert moved_on, f"no conversation of the killed server was answered by the other: {pinned}"
+    scaled.wait_restarted("rasa-1", int(killed["pid"]))
     assert "return" in str(
-        _rest(scaled, scaled.public_url, "after-rasa-restart", "what is your return policy?")
+        _rest(scaled, scaled.public_url, "after-rasa-restart", "until when can I bring shoes back?")
     )
+
+
+def _answered_by_the_bot(chat: Chat, after: float) -> list[list[str]]:
+    """The bot's answers to messages sent after `after`, before any apology (after it, the
+    conversation waits for a person, and the lines are about the queue)."""
+    answers = []
+    for sent_at, texts in chat.turns:
+        if APOLOGY in texts:
+            break
+        if sent_at > after and texts:
+            answers.append(texts)
+    return answers
 
 
 def test_killing_an_action_server_under_load_loses_nothing(scaled: ScaledStack) -> None:
     killed: list[int] = []
     chats = _chat_while(scaled, 25, lambda: killed.append(scaled.kill("actions-1")))
     _assert_nothing_lost(scaled, chats)
-    assert sum(chat.received.count(APOLOGY) for chat in chats) <= CUSTOMERS
+    # nginx sends the calls after the kill to the other action server: only the calls the
+    # dead one had taken got the apology (were each call after it lost too, about every
+    # conversation would have had one within seconds).
+    assert sum(chat.received.count(APOLOGY) for chat in chats) <= CUSTOMERS // 2
     scaled.wait_restarted("actions-1", killed[0])
 
 

@@ -43,6 +43,7 @@ class Chat:
     reconnects: int = 0
     answered_after_reconnect: int = 0
     answered_after_fault: int = 0  # turns that ended with no error once the fault was over
+    turns: list[tuple[float, list[str]]] = field(default_factory=list)  # (sent at, the replies' texts)
 
     @property
     def conversation_session(self) -> str:
@@ -59,6 +60,7 @@ async def chat_until(url: str, chat: Chat, until: float, fault_over: asyncio.Eve
             text = QUESTIONS[turn % len(QUESTIONS)]
             turn += 1
             chat.sent.append(text)
+            sent_at = time.monotonic()
             try:
                 replies = await customer.say(text)
             except ConnectionError:
@@ -83,6 +85,7 @@ async def chat_until(url: str, chat: Chat, until: float, fault_over: asyncio.Eve
                 chat.unanswered.append(text)
                 continue
             chat.received.extend(reply.get("text") or "" for reply in replies)
+            chat.turns.append((sent_at, [reply.get("text") or "" for reply in replies]))
             errors = [data for name, data in customer.received if name == "error"]
             customer.received = [(n, d) for n, d in customer.received if n != "error"]
             if errors:
@@ -117,6 +120,15 @@ def chat_while(
 
     asyncio.run(run())
     return chats
+
+
+def conversation_id(query: Callable[..., list[tuple[Any, ...]]], chat: Chat) -> str:
+    rows = query(
+        "SELECT c.id FROM conversations c JOIN channel_identities i ON i.customer_id = c.customer_id "
+        "WHERE i.channel = 'socketio' AND i.external_id = :session",
+        session=chat.conversation_session,
+    )
+    return str(rows[0][0])
 
 
 def transcript(query: Callable[..., list[tuple[Any, ...]]], chat: Chat) -> tuple[list[str], list[str]]:
