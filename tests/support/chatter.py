@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.web_customer import WebCustomer, loopback_addresses
+from tests.support.web_customer import NotConnected, WebCustomer, loopback_addresses
 
 # Questions the bot answers from the knowledge base without a form: any order of them works.
 QUESTIONS = (
@@ -63,8 +63,12 @@ async def chat_until(url: str, chat: Chat, until: float, fault_over: asyncio.Eve
             sent_at = time.monotonic()
             try:
                 replies = await customer.say(text)
-            except ConnectionError:
-                chat.interrupted.append(text)
+            except ConnectionError as error:
+                if isinstance(error, NotConnected):  # dropped while reading: nothing was sent
+                    chat.sent.pop()
+                    turn -= 1
+                else:
+                    chat.interrupted.append(text)
                 await customer.close()
                 await asyncio.sleep(0.5)  # as socket.io-client waits before reconnecting
                 customer = WebCustomer(url, session_id=chat.session, source=chat.source)

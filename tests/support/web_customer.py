@@ -12,6 +12,10 @@ import aiohttp
 import socketio
 
 
+class NotConnected(ConnectionError):
+    """A message could not be sent: the connection had dropped before."""
+
+
 def loopback_addresses(customers: int) -> list[str]:
     """One loopback address per customer (127.0.0.11 onwards), as customers have their own:
     nginx keeps each address on one gateway."""
@@ -105,9 +109,14 @@ class WebCustomer:
         return replies
 
     async def send(self, text: str) -> None:
-        await self.client.emit(
-            "user_uttered", {"message": text, "session_id": self.session_id, "customData": self.custom_data}
-        )
+        """Raises NotConnected, having sent nothing, when the connection is gone."""
+        try:
+            await self.client.emit(
+                "user_uttered",
+                {"message": text, "session_id": self.session_id, "customData": self.custom_data},
+            )
+        except socketio.exceptions.BadNamespaceError as error:
+            raise NotConnected("the connection to the gateway is gone") from error
 
     async def timed_say(self, text: str) -> float:
         started = time.perf_counter()
