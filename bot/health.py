@@ -1,4 +1,8 @@
-"""GET /health: the gateway, Rasa, the action server and the database, each up or down."""
+"""GET /health: the gateway, Rasa, the action server and the database, each up or down.
+
+GET /health/live: this gateway process alone, up and answering; for a load balancer's or
+Kubernetes' probes, which should not take every gateway out of service because one Rasa
+server is restarting (the gateway answers its customers with an apology meanwhile)."""
 
 from __future__ import annotations
 
@@ -88,5 +92,10 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+async def live(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/health", health)
+    app.router.add_get("/health/live", live)

@@ -135,6 +135,14 @@ async def test_health_names_the_rasa_server_that_is_down(
     assert down in rasa["error"] and urls[0] not in rasa["error"]
 
 
+async def test_the_liveness_route_answers_while_rasa_is_down(aiohttp_client, database_url) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    client = await aiohttp_client(create_app(Settings(database_url=database_url, rasa_url=down)))
+    assert (await client.get("/health")).status == 503
+    live = await client.get("/health/live")
+    assert live.status == 200 and await live.json() == {"status": "ok"}
+
+
 async def test_a_new_model_is_loaded_into_every_server(aiohttp_server) -> None:
     fakes, urls = await _servers(aiohttp_server, 3)
     async with aiohttp.ClientSession() as session:
