@@ -139,7 +139,7 @@ validate: install
 	$(VENV)/bin/rasa data validate
 
 lint: install
-	$(VENV)/bin/ruff check bot actions handoff training embeddings tests benchmarks helpdesk_payload.py serving.py token_buckets.py
+	$(VENV)/bin/ruff check bot actions handoff training embeddings tests benchmarks deploy helpdesk_payload.py serving.py token_buckets.py
 
 clean:
 	rm -rf var models .rasa

@@ -61,7 +61,11 @@ def bot(at: float) -> dict:
 
 
 def test_gibberish_sent_faster_than_anyone_reads_the_answer_is_not_a_second_try() -> None:
-    flood = [user("blorp", "nlu_fallback", 0.1, T0), bot(T0 + 0.3), user("zzzq", "nlu_fallback", 0.1, T0 + 0.35)]
+    flood = [
+        user("blorp", "nlu_fallback", 0.1, T0),
+        bot(T0 + 0.3),
+        user("zzzq", "nlu_fallback", 0.1, T0 + 0.35),
+    ]
     flood += [bot(T0 + 0.6), user("qqq", "nlu_fallback", 0.1, T0 + 0.62)]
     assert assess(tracker(flood), now=T0 + 1).reason is None
     # The same customer reads the answer and tries again: that is a second failure.
