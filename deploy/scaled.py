@@ -22,12 +22,14 @@ The tests start the same on free ports (tests/support/scaled.py); `python -m dep
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import re
 import secrets
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,36 +176,37 @@ class Scaled:
         ):
             target.write_text(templates.get_template(template).render(values), encoding="utf-8")
 
-    def create_databases(self) -> list[str]:
-        """Creates the missing databases; returns the names of those it created."""
+    @contextlib.contextmanager
+    def _server(self) -> Iterator[sa.engine.Connection]:
+        """A connection to the PostgreSQL server's maintenance database, outside transactions."""
         maintenance = sa.engine.make_url(self.database_url("helpdesk")).set(database="postgres")
         engine = sa.create_engine(maintenance, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-        created = []
         try:
             with engine.connect() as connection:
-                for name in ("helpdesk", "shop", "rasa"):
-                    database = self.database_name(name)
-                    exists = connection.execute(
-                        sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
-                    ).first()
-                    if not exists:
-                        connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
-                        created.append(database)
+                yield connection
         finally:
             engine.dispose()
+
+    def create_databases(self) -> list[str]:
+        """Creates the missing databases; returns the names of those it created."""
+        created = []
+        with self._server() as connection:
+            for name in ("helpdesk", "shop", "rasa"):
+                database = self.database_name(name)
+                exists = connection.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": database}
+                ).first()
+                if not exists:
+                    connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
+                    created.append(database)
         return created
 
     def drop_databases(self) -> None:
-        maintenance = sa.engine.make_url(self.database_url("helpdesk")).set(database="postgres")
-        engine = sa.create_engine(maintenance, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect() as connection:
-                for name in ("helpdesk", "shop", "rasa"):
-                    connection.execute(
-                        sa.text(f'DROP DATABASE IF EXISTS "{self.database_name(name)}" WITH (FORCE)')
-                    )
-        finally:
-            engine.dispose()
+        with self._server() as connection:
+            for name in ("helpdesk", "shop", "rasa"):
+                connection.execute(
+                    sa.text(f'DROP DATABASE IF EXISTS "{self.database_name(name)}" WITH (FORCE)')
+                )
 
     def environment_with_secrets(self, environ: dict[str, str]) -> dict[str, str]:
         """The environment supervisord runs with: the caller's, and any missing secret made."""
