@@ -207,12 +207,9 @@ class Helpdesk:
             stored = await self.database.run(
                 transcript.store_undelivered, item.conversation_id, item.channel, notices
             )
+            change = tickets.Change(item.ticket_id, item.conversation_id, item.channel, {})
             for line in (item.apology, *stored):
-                await self.hub.publish(
-                    hub.AGENTS, {"type": "message", "ticket_id": item.ticket_id, "message": line}
-                )
-                event = {"conversation_id": item.conversation_id, "channel": item.channel, "message": line}
-                await self.hub.publish(hub.CUSTOMERS, event)
+                await self._announce(change, line)
         return len(taken)
 
     async def _ticket_opened(

@@ -233,18 +233,14 @@ def take_unanswered(
             continue  # another gateway has it, or the customer was answered meanwhile
         details = {"reason": ASSISTANT_UNAVAILABLE, "error": "the gateway stopped before answering"}
         ticket, created = conversations.open_ticket(session, conversation_id, ASSISTANT_UNAVAILABLE, details)
-        line = Message(
-            conversation_id=conversation_id, author="bot", channel=channel, text=apology, created_at=utcnow()
-        )
-        session.add(line)
-        session.flush()
+        [line] = store_undelivered(session, conversation_id, channel, [{"text": apology}])
         logger.warning(
             "Message %s of conversation %s was never answered: apology stored, ticket %s",
             message_id,
             conversation_id,
             ticket.id,
         )
-        taken.append(Unanswered(conversation_id, channel, ticket.id, created, tickets.message_dict(line, {})))
+        taken.append(Unanswered(conversation_id, channel, ticket.id, created, line))
     return taken
 
 
