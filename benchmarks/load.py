@@ -43,8 +43,9 @@ import socketio
 import yaml
 
 from benchmarks.cli import RESULTS, latency_stats
+from tests.support.chatter import APOLOGY
 from tests.support.stack import BIN, MAKE_RUN_RASA_SERVERS, ROOT, SERVING_ENV, Stack, StackError, free_port
-from tests.support.web_customer import loopback_addresses
+from tests.support.web_customer import connect_from, loopback_addresses
 
 SCRIPTS = Path(__file__).resolve().parent / "data" / "conversations.yml"
 # Whole conversations the bot settles itself; handoffs leave the bot, cancellations change
@@ -55,7 +56,6 @@ QUIET_SECONDS = 1.0  # the peer's end of turn: no reply for this long
 NO_REPLY_SECONDS = 3.0  # the peer answers some messages with nothing at all
 REPLY_TIMEOUT = 15.0
 # The gateway's apology when Rasa does not answer (it also opens a ticket): an error here.
-APOLOGY = yaml.safe_load((ROOT / "bot" / "texts.yml").read_text(encoding="utf-8"))["assistant_unavailable"]
 ONE_SECOND_MS = 1000.0
 
 
@@ -115,8 +115,7 @@ class Customer:
 
     async def connect(self) -> None:
         if self.source is not None:
-            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(self.source, 0)))
-            self.client.eio.http, self.client.eio.external_http = self._http, True
+            self._http = connect_from(self.client, self.source)
         await self.client.connect(self.url, transports=["websocket"], socketio_path="socket.io")
         await self.client.emit("session_request", {"session_id": None})
         await self._wait(lambda: self.session_id is not None, REPLY_TIMEOUT)

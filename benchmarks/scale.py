@@ -30,15 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from benchmarks.cli import RESULTS
 from benchmarks.load import ONE_SECOND_MS, _print_level, _warm_up, measured_level
-from tests.support.chatter import chat_while, losses
+from tests.support.chatter import APOLOGY, chat_while, losses
 from tests.support.scaled import ScaledStack
-from tests.support.stack import MAKE_RUN_RASA_SERVERS, ROOT, Stack
+from tests.support.stack import MAKE_RUN_RASA_SERVERS, Stack
 
-APOLOGY = yaml.safe_load((ROOT / "bot" / "texts.yml").read_text(encoding="utf-8"))["assistant_unavailable"]
 FAULTS = ("rasa-1", "actions-1", "gateway-1")
 
 

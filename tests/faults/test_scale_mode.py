@@ -20,17 +20,14 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
 from tests.support.agents import PASSWORD
-from tests.support.chatter import Chat, chat_while, conversation_id, transcript
+from tests.support.chatter import APOLOGY, Chat, chat_while, conversation_id, transcript
 from tests.support.scaled import ScaledStack
-from tests.support.stack import ROOT
 from tests.support.web_customer import WebCustomer, texts_of
 
 pytestmark = pytest.mark.faults
 
-APOLOGY = yaml.safe_load((ROOT / "bot" / "texts.yml").read_text(encoding="utf-8"))["assistant_unavailable"]
 CUSTOMERS = 8
 
 

@@ -17,8 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
+from tests.support.stack import ROOT
 from tests.support.web_customer import NotConnected, WebCustomer, loopback_addresses
 
+# The gateway's apology when Rasa cannot answer (the conversation then waits for a person).
+APOLOGY = yaml.safe_load((ROOT / "bot" / "texts.yml").read_text(encoding="utf-8"))["assistant_unavailable"]
 # Questions the bot answers from the knowledge base without a form: any order of them works.
 QUESTIONS = (
     "until when can I bring shoes back?",

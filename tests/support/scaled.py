@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from deploy.scaled import BIN, Scaled, check_prerequisites
 from tests.support.mailbox import Mailbox
-from tests.support.stack import ROOT, SHARED_DEMO_ORDERS, STARTUP_SECONDS, StackError, free_port
+from tests.support.stack import ROOT, SHARED_DEMO_ORDERS, STARTUP_SECONDS, StackError, create_agent, free_port
 from training.model import current_model
 
 POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432")
@@ -158,15 +158,8 @@ class ScaledStack:
     # -- what customers and agents do -----------------------------------------------------
 
     def create_agent(self, email: str, password: str, role: str = "agent", name: str | None = None) -> None:
-        command = [str(BIN / "python"), "-m", "handoff", "create-agent", email, "--role", role]
-        subprocess.run(
-            [*command, *(["--name", name] if name else [])],
-            input=password + "\n",
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": self.scaled.database_url("helpdesk")},
-            check=True,
-            capture_output=True,
+        create_agent(
+            {**os.environ, "DATABASE_URL": self.scaled.database_url("helpdesk")}, email, password, role, name
         )
 
     def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:

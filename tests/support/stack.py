@@ -58,6 +58,21 @@ def texts(replies: list[dict[str, Any]]) -> str:
     return "\n".join(reply.get("text") or "" for reply in replies)
 
 
+def create_agent(env: dict[str, str], email: str, password: str, role: str, name: str | None) -> None:
+    """Through the command an administrator runs, the password on standard input; `env`
+    names the helpdesk database (DATABASE_URL)."""
+    command = [sys.executable, "-m", "handoff", "create-agent", email, "--role", role]
+    subprocess.run(
+        [*command, *(["--name", name] if name else [])],
+        input=password + "\n",
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
 class StackError(RuntimeError):
     pass
 
@@ -247,17 +262,7 @@ class Stack:
         return list(response.json())
 
     def create_agent(self, email: str, password: str, role: str = "agent", name: str | None = None) -> None:
-        """Through the command an administrator runs, the password on standard input."""
-        command = [sys.executable, "-m", "handoff", "create-agent", email, "--role", role]
-        subprocess.run(
-            [*command, *(["--name", name] if name else [])],
-            input=password + "\n",
-            text=True,
-            cwd=ROOT,
-            env=self._env(),
-            check=True,
-            capture_output=True,
-        )
+        create_agent(self._env(), email, password, role, name)
 
     def query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         """Rows from the helpdesk database the gateway writes."""

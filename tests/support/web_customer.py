@@ -22,6 +22,14 @@ def loopback_addresses(customers: int) -> list[str]:
     return [f"127.0.{(10 + n) // 250}.{(10 + n) % 250 + 1}" for n in range(customers)]
 
 
+def connect_from(client: socketio.AsyncClient, source: str) -> aiohttp.ClientSession:
+    """Makes `client` connect from the loopback address `source`; returns the HTTP session
+    it uses, for the caller to close."""
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0)))
+    client.eio.http, client.eio.external_http = http, True
+    return http
+
+
 class WebCustomer:
     def __init__(
         self,
@@ -71,8 +79,7 @@ class WebCustomer:
 
     async def connect(self) -> str:
         if self.source is not None and self._http is None:
-            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(self.source, 0)))
-            self.client.eio.http, self.client.eio.external_http = self._http, True
+            self._http = connect_from(self.client, self.source)
         await self.client.connect(self.url, transports=["websocket"], socketio_path="socket.io")
         await self.client.emit("session_request", {"session_id": self.session_id})
         confirmed = await self.wait_for("session_confirm")
