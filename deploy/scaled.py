@@ -93,7 +93,7 @@ class Scaled:
         programs = []
         for n, port in enumerate(self.rasa_ports, 1):
             command = (
-                f"{BIN / 'rasa'} run --enable-api --auth-token %(ENV_RASA_TOKEN)s -i 127.0.0.1 "
+                f"{BIN / 'rasa'} run --enable-api --auth-token=%(ENV_RASA_TOKEN)s -i 127.0.0.1 "
                 f"--port {port} --model {self.model} --endpoints {self.run_dir / 'endpoints.yml'} "
                 f"--credentials {ROOT / 'credentials.yml'}"
             )

@@ -55,8 +55,9 @@ def _as_shell_runs(command: str, environ: dict[str, str]) -> subprocess.Complete
 
 def test_every_rasa_server_of_make_run_needs_the_token_from_the_environment() -> None:
     for command in _rasa_commands():
-        arguments = _as_shell_runs(command, {"RASA_TOKEN": "t0ken with a space"}).stdout.splitlines()
-        assert arguments[arguments.index("--auth-token") + 1] == "t0ken with a space"
+        # secrets.token_urlsafe may start with "-": it must not read as another option.
+        arguments = _as_shell_runs(command, {"RASA_TOKEN": "-t0ken with a space"}).stdout.splitlines()
+        assert "--auth-token=-t0ken with a space" in arguments
         unset = _as_shell_runs(command, {})
         assert unset.returncode != 0 and "RASA_TOKEN" in unset.stderr  # not a server without one
     # The gateway takes the same RASA_TOKEN from the environment, never one of its own.

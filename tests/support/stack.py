@@ -145,8 +145,8 @@ class Stack:
                 str(BIN / "rasa"),
                 "run",
                 "--enable-api",
-                "--auth-token",
-                self.rasa_token,
+                # One argument: a token that starts with "-" would read as an option.
+                f"--auth-token={self.rasa_token}",
                 "--interface",
                 "127.0.0.1",
                 "--port",
